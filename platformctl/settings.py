@@ -1,0 +1,161 @@
+"""The typed schema of `platformctl.yaml`, and the pinned defaults of every component.
+
+Kept apart from `config.py` because pydantic costs ~80 ms to import and `--help` must not pay for it.
+Keys are kebab-case in YAML (`kubernetes-version`), snake_case in Python. Unknown keys are errors (a typo
+must never silently fall back to a default), and types are strict: `memory: "8192"` is a mistake worth
+reporting, not coercing.
+
+Every image is pinned to an exact tag that was confirmed to exist (see README, "Pinned images"): a wrong
+pin is an ImagePullBackOff for every user, and `latest` would make two laptops run different platforms.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$")
+_K8S_VERSION = re.compile(r"^v?1\.(\d+)(\.\d+)?$")
+_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+_IMAGE = re.compile(
+    r"^(?P<repo>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*)"
+    r"(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+_CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError("must be a DNS label: lowercase letters, digits and '-', at most 63 characters")
+    return value
+
+
+def _env_name(value: str) -> str:
+    if len(value) > 63 or not _ENV_NAME.match(value):
+        raise ValueError("must be lowercase letters, digits, '-', '_' or '.', at most 63 characters")
+    return value
+
+
+def _kubernetes_version(value: str) -> str:
+    match = _K8S_VERSION.match(value)
+    if not match:
+        raise ValueError("must look like v1.35.0 or 1.35")
+    return value if value.startswith("v") else f"v{value}"
+
+
+def _quantity(value: str) -> str:
+    if not _QUANTITY.match(value):
+        raise ValueError("must be a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi")
+    return value
+
+
+def _pinned_image(value: str) -> str:
+    match = _IMAGE.match(value)
+    if not match:
+        raise ValueError("must be an image reference such as apache/kafka:4.2.0")
+    if not match.group("tag") and not match.group("digest"):
+        raise ValueError("must be pinned to a tag or digest (apache/kafka:4.2.0), not left floating")
+    if match.group("tag") == "latest":
+        raise ValueError("must be pinned to an exact tag, not 'latest'")
+    return value
+
+
+def _cluster_id(value: str) -> str:
+    if not _CLUSTER_ID.match(value):
+        raise ValueError("must be a 22-character base64url Kafka cluster id (kafka-storage.sh random-uuid)")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+KubernetesVersion = Annotated[str, AfterValidator(_kubernetes_version)]
+Quantity = Annotated[str, AfterValidator(_quantity)]
+Image = Annotated[str, AfterValidator(_pinned_image)]
+ClusterId = Annotated[str, AfterValidator(_cluster_id)]
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", strict=True, alias_generator=_kebab, populate_by_name=True, frozen=True
+    )
+
+
+class ResourceList(_Model):
+    cpu: Quantity
+    memory: Quantity
+
+
+class Resources(_Model):
+    requests: ResourceList
+    limits: ResourceList
+
+
+def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Resources:
+    return Resources(
+        requests=ResourceList(cpu=cpu, memory=memory),
+        limits=ResourceList(cpu=cpu_limit, memory=memory_limit),
+    )
+
+
+class MinikubeSettings(_Model):
+    profile: DnsLabel = "minikube"
+    kubernetes_version: KubernetesVersion = "v1.35.0"
+    memory: Annotated[int, Field(ge=2048, description="MB")] = 8192
+    cpus: Annotated[int, Field(ge=2)] = 2
+    driver: str | None = None
+
+
+class KafkaSettings(_Model):
+    flavor: Literal["apache", "fast-data-dev"] = "apache"
+    image: Image = "apache/kafka:4.2.0"
+    fast_data_dev_image: Image = "lensesio/fast-data-dev:3.9.0"
+    # KRaft needs the storage formatted with a cluster id; a fixed one keeps `topics apply --cluster-id`
+    # checks meaningful across `down`/`up` (the data is gone, the identity is not).
+    cluster_id: ClusterId = "cGxhdGZvcm1jdGwtZGV2MQ"
+    heap: str = "-Xms512m -Xmx512m"
+    resources: Resources = _resources("250m", "768Mi", "1", "1280Mi")
+    fast_data_dev_resources: Resources = _resources("500m", "2Gi", "2", "3Gi")
+    bootstrap_server: str | None = None
+
+
+class SchemaRegistrySettings(_Model):
+    image: Image = "confluentinc/cp-schema-registry:8.2.0"
+    heap: str = "-Xms128m -Xmx256m"
+    resources: Resources = _resources("100m", "384Mi", "500m", "512Mi")
+
+
+class KafkaUiSettings(_Model):
+    image: Image = "kafbat/kafka-ui:v1.4.2"
+    resources: Resources = _resources("100m", "384Mi", "500m", "768Mi")
+
+
+class EtcdSettings(_Model):
+    image: Image = "gcr.io/etcd-development/etcd:v3.6.8"
+    resources: Resources = _resources("50m", "64Mi", "500m", "256Mi")
+    endpoint: str | None = None
+
+
+class FluentdSettings(_Model):
+    image: Image = "fluent/fluentd:v1.19.1-debian-2.0"
+    resources: Resources = _resources("50m", "128Mi", "250m", "256Mi")
+
+
+class Settings(_Model):
+    """Everything a command may need; built once per run by `config.load_settings`."""
+
+    namespace: DnsLabel = "dev"
+    env: EnvName = "dev"
+    context: str | None = None
+    minikube: MinikubeSettings = MinikubeSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
+    kafka_ui: KafkaUiSettings = KafkaUiSettings()
+    etcd: EtcdSettings = EtcdSettings()
+    fluentd: FluentdSettings = FluentdSettings()

@@ -1,0 +1,117 @@
+"""Two consoles: data on stdout, progress and diagnostics on stderr.
+
+Scripts pipe stdout (`platformctl render | kubectl diff -f -`, `status --output json | jq`), so nothing
+but data may ever reach it. Verbosity is counted (`-v`, `-vv`, `-q`) and applies to stderr only. Rich is
+imported on first use so `--version` and `--help` do not pay for consoles they never open.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_verbosity = 0
+_out: Console | None = None
+_err: Console | None = None
+
+
+def set_verbosity(verbose: int, quiet: int) -> None:
+    global _verbosity
+    _verbosity = verbose - quiet
+
+
+def verbosity() -> int:
+    return _verbosity
+
+
+def out() -> Console:
+    """The stdout console, for data."""
+    global _out
+    if _out is None:
+        from rich.console import Console
+
+        _out = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    return _out
+
+
+def err() -> Console:
+    """The stderr console, for progress, warnings and errors."""
+    global _err
+    if _err is None:
+        from rich.console import Console
+
+        _err = Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return _err
+
+
+def reset() -> None:
+    """Forget the consoles (tests swap sys.stdout/sys.stderr between invocations)."""
+    global _out, _err, _verbosity
+    _out = _err = None
+    _verbosity = 0
+
+
+def data(text: str) -> None:
+    """Plain data on stdout, byte for byte (no markup, no wrapping)."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def data_json(value: Any) -> None:
+    data(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def info(message: str) -> None:
+    """Progress a user wants by default; silenced by -q."""
+    if _verbosity >= 0:
+        err().print(message)
+
+
+def detail(message: str) -> None:
+    """Extra progress, shown with -v."""
+    if _verbosity >= 1:
+        err().print(f"[dim]{message}[/dim]")
+
+
+def debug(message: str) -> None:
+    """Shown with -vv: requests and raw answers."""
+    if _verbosity >= 2:
+        err().print(f"[dim]{message}[/dim]", markup=False)
+
+
+def warn(message: str) -> None:
+    """Always shown, even with -q: a warning the user must not miss."""
+    err().print(f"[bold yellow]warning:[/bold yellow] {_escape(message)}")
+
+
+def error(message: str, hint: str | None = None) -> None:
+    err().print(f"[bold red]error:[/bold red] {_escape(message)}")
+    if hint:
+        err().print(f"[dim]hint:[/dim] {_escape(hint)}")
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+@contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on a terminal; one plain line otherwise (CI logs, pipes), never animation codes."""
+    if _verbosity < 0:
+        yield
+        return
+    console = err()
+    if console.is_terminal:
+        with console.status(message):
+            yield
+    else:
+        console.print(message)
+        yield
