@@ -7,8 +7,6 @@ plain values. `import kubernetes` costs ~0.6 s: this module is imported only by 
 
 from __future__ import annotations
 
-from typing import Any
-
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -37,8 +35,3 @@ def api_client(context: str) -> k8s_client.ApiClient:
         return k8s_config.new_client_from_config(context=context)
     except k8s_config.ConfigException as e:
         raise PlatformError(f"kube context {context!r} is unusable: {e}") from e
-
-
-def raw(api: k8s_client.ApiClient) -> Any:
-    """Expose the ApiClient to other kube helpers without leaking kubernetes types into callers."""
-    return api
