@@ -1,6 +1,7 @@
 """The typed schema of `platformctl.yaml`, and the pinned defaults of every component.
 
-Kept apart from `config.py` because pydantic costs ~80 ms to import and `--help` must not pay for it.
+Kept apart from `config.py` because pydantic costs ~80 ms to import and `platformctl --help` and
+`--version` must not pay for it (sub-commands pay anyway: Typer coerces option values with pydantic).
 Keys are kebab-case in YAML (`kubernetes-version`), snake_case in Python. Unknown keys are errors (a typo
 must never silently fall back to a default), and types are strict: `memory: "8192"` is a mistake worth
 reporting, not coercing.
