@@ -16,7 +16,7 @@ from platformctl.errors import InputError, PlatformError
 def kubeconfig_contexts() -> tuple[list[str], str | None]:
     """(all context names, the current one) from the user's kubeconfig."""
     try:
-        contexts, current = k8s_config.list_kube_config_contexts()
+        contexts, current = k8s_config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
     except (k8s_config.ConfigException, FileNotFoundError) as e:
         raise PlatformError(f"cannot read kubeconfig: {e}", hint="is KUBECONFIG set correctly?") from e
     names = [c["name"] for c in contexts or []]
@@ -32,6 +32,7 @@ def api_client(context: str) -> k8s_client.ApiClient:
             field="--context",
         )
     try:
-        return k8s_config.new_client_from_config(context=context)
+        api: k8s_client.ApiClient = k8s_config.new_client_from_config(context=context)  # type: ignore[no-untyped-call]
+        return api
     except k8s_config.ConfigException as e:
         raise PlatformError(f"kube context {context!r} is unusable: {e}") from e
