@@ -65,7 +65,7 @@ class Daemon:
 
     def has_image(self, image: str) -> bool:
         try:
-            self._client.images.get(image)
+            self._client.images.get(_by_digest(image))
         except docker.errors.ImageNotFound:
             return False
         except docker.errors.DockerException as e:
@@ -76,7 +76,7 @@ class Daemon:
         """Pull IMAGE, reporting layer progress; errors the daemon streams mid-pull are raised too."""
         tally = _LayerTally(image)
         try:
-            for message in self._client.api.pull(image, stream=True, decode=True):
+            for message in self._client.api.pull(_by_digest(image), stream=True, decode=True):
                 if not isinstance(message, dict):
                     continue
                 # The daemon reports failures after the 200 response has started (a denied blob, a full
@@ -94,7 +94,7 @@ class Daemon:
     def export(self, image: str) -> Iterator[bytes]:
         """The image as a `docker save` tar stream, produced chunk by chunk."""
         try:
-            yield from self._client.api.get_image(image)
+            yield from self._client.api.get_image(_by_digest(image))
         except docker.errors.DockerException as e:
             raise _error(e, image, f"export {image} from the Docker daemon of {self.where}") from e
 
@@ -147,6 +147,16 @@ class _LayerTally:
             layers_done=len(self.done),
             layers=len(self.sizes),
         )
+
+
+def _by_digest(image: str) -> str:
+    """`repo:tag@sha256:...` -> `repo@sha256:...`: with a digest the tag is only a label, and the SDK
+    would otherwise send `repo:tag` as the repository and the digest as the tag."""
+    name, at, digest = image.partition("@")
+    if not at:
+        return image
+    colon = name.rfind(":")
+    return (name[:colon] if colon > name.rfind("/") else name) + "@" + digest
 
 
 def registry_of(image: str) -> str:

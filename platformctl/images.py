@@ -110,23 +110,27 @@ def canonical(ref: str) -> str:
     return f"{registry}/{path}" + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
 
 
+def _split(ref: str) -> tuple[str, str, str]:
+    """(registry/path, tag, digest) of the canonical form; tag or digest may be empty."""
+    name, _, digest = canonical(ref).partition("@")
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        return name[:colon], name[colon + 1 :], digest
+    return name, "", digest
+
+
 def _key(ref: str) -> str:
-    """What identifies an image: its digest when pinned by digest, else its tag."""
-    full = canonical(ref)
-    name_tag, _, digest = full.partition("@")
-    if digest:
-        colon = name_tag.rfind(":")
-        name = name_tag[:colon] if colon > name_tag.rfind("/") else name_tag
-        return f"{name}@{digest}"
-    return name_tag
+    """What identifies an image: its digest when pinned by one (the tag is then a label), else its tag."""
+    name, tag, digest = _split(ref)
+    return f"{name}@{digest}" if digest else f"{name}:{tag}"
 
 
 def _keys(refs: Iterable[str]) -> set[str]:
+    """Every key an available reference satisfies (`repo:tag@digest` satisfies both forms)."""
     keys: set[str] = set()
     for ref in refs:
-        keys.add(_key(ref))
-        if "@" in ref and ":" in ref.partition("@")[0].rpartition("/")[2]:
-            keys.add(canonical(ref).partition("@")[0])
+        name, tag, digest = _split(ref)
+        keys.update(k for k in (tag and f"{name}:{tag}", digest and f"{name}@{digest}") if k)
     return keys
 
 
@@ -233,10 +237,10 @@ class CacheReport:
         raise PlatformError("\n".join(lines), hint=hints.pop() if len(hints) == 1 else None)
 
 
-def offline_check(report_or_states: Iterable[ImageState]) -> None:
+def offline_check(found: Iterable[ImageState]) -> None:
     """With no network, what the node lacks cannot be fetched: fail now, naming every such image,
     instead of letting the pods sit in ImagePullBackOff."""
-    missing = [s.image for s in report_or_states if not s.in_node]
+    missing = [s.image for s in found if not s.in_node]
     if missing:
         raise PlatformError(
             f"offline, and {len(missing)} image(s) are missing from the minikube node: {', '.join(missing)}",

@@ -596,3 +596,17 @@ def test_ensure_images_returns_a_report_or_raises_one_error(
     report = images.ensure_images(settings, version, offline=False)
     assert (report.pulled, report.failed) == (["fluent/fluentd:v1.19.1-debian-2.0"], [])
     assert images.ensure_images(settings, version, offline=True).missing == []
+
+
+@pytest.mark.fake_docker
+def test_a_digest_pinned_image_is_pulled_by_digest() -> None:
+    from platformctl.dockerhost import Daemon
+    from tests.plugins.fake_docker import FakeDockerClient, MemoryStore
+
+    digest = "sha256:" + "c" * 64
+    client = FakeDockerClient(store=MemoryStore(), registry={f"apache/kafka@{digest}": Layers([10])})
+    daemon = Daemon(client, "the host")
+    assert not daemon.has_image(f"apache/kafka:4.2.0@{digest}")
+    daemon.pull(f"apache/kafka:4.2.0@{digest}")
+    assert client.calls == [("get", f"apache/kafka@{digest}"), ("pull", f"apache/kafka@{digest}")]
+    assert daemon.has_image(f"apache/kafka:4.2.0@{digest}")
