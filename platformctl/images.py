@@ -342,8 +342,14 @@ def cache_images(
         else:
             out.finish(state.image, None)
 
-    with ThreadPoolExecutor(max_workers=PULL_CONCURRENCY, thread_name_prefix="image") as pool:
+    pool = ThreadPoolExecutor(max_workers=PULL_CONCURRENCY, thread_name_prefix="image")
+    try:
         list(pool.map(guarded, todo))
+    except BaseException:
+        # Ctrl-C: drop the queued images instead of waiting for them (`with` would join every one).
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     order = {s.image: i for i, s in enumerate(found)}
     for names in (report.pulled, report.loaded, report.cached):
         names.sort(key=order.__getitem__)
