@@ -28,6 +28,7 @@ from platformctl.config import (
     ENV_ENV,
     ENV_KUBERNETES_VERSION,
     ENV_NAMESPACE,
+    ENV_OFFLINE,
     ENV_OUTPUT,
     GlobalOptions,
 )
@@ -103,7 +104,9 @@ def _global(
     ] = None,
     namespace: Annotated[
         str | None,
-        typer.Option("--namespace", "-n", envvar=ENV_NAMESPACE, help="Namespace of the platform [default: dev]."),
+        typer.Option(
+            "--namespace", "-n", envvar=ENV_NAMESPACE, help="Namespace of the platform [default: dev]."
+        ),
     ] = None,
     env: Annotated[
         str | None,
@@ -131,7 +134,13 @@ def _global(
     ui.reset()
     ui.set_verbosity(verbose, quiet)
     ctx.obj = GlobalOptions(
-        config=config, context=context, namespace=namespace, env=env, verbose=verbose, quiet=quiet, debug=debug
+        config=config,
+        context=context,
+        namespace=namespace,
+        env=env,
+        verbose=verbose,
+        quiet=quiet,
+        debug=debug,
     )
 
 
@@ -154,7 +163,9 @@ def render(
     ctx: typer.Context,
     out: Annotated[
         Path | None,
-        typer.Option("--out", file_okay=False, help="Write one file per component into DIR instead of stdout."),
+        typer.Option(
+            "--out", file_okay=False, help="Write one file per component into DIR instead of stdout."
+        ),
     ] = None,
     kubernetes_version: Annotated[
         str | None,
@@ -185,6 +196,61 @@ def render(
     written = rendering.write_files(result, out)
     for path in written:
         ui.info(f"wrote {path}")
+
+
+# --- images (issue 4) ------------------------------------------------------------------------------
+
+images_app = typer.Typer(
+    help="The platform's pinned images in minikube: list where they are, cache what is missing.",
+    no_args_is_help=True,
+)
+app.add_typer(images_app, name="images")
+
+OfflineOption = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        envvar=ENV_OFFLINE,
+        help="Pull nothing: fail at once, listing every image the minikube node lacks.",
+    ),
+]
+
+
+def _kube_version(settings: Any) -> Any:
+    from platformctl import render as rendering
+
+    return rendering.parse_version(settings.minikube.kubernetes_version, origin="minikube.kubernetes-version")
+
+
+@images_app.command("list")
+def images_list(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
+    """Every image the rendered platform uses, and whether the minikube node and minikube's cache have it."""
+    from platformctl import config, images
+
+    settings = config.settings(_options(ctx))
+    _, found = images.image_states(settings, _kube_version(settings))
+    if output is OutputFormat.json:
+        ui.data_json([state.as_json() for state in found])
+        return
+    width = max([len("IMAGE"), *(len(s.image) for s in found)])
+    rows = [f"{'IMAGE':<{width}}  NODE  CACHE  USED BY"]
+    for s in found:
+        node, cache = ("yes" if s.in_node else "no"), ("yes" if s.in_cache else "no")
+        rows.append(f"{s.image:<{width}}  {node:<4}  {cache:<5}  {', '.join(s.used_by)}")
+    ui.data("\n".join(rows))
+
+
+@images_app.command("cache")
+def images_cache(ctx: typer.Context, offline: OfflineOption = False) -> None:
+    """Make every pinned image present in the minikube node and cache; images already there are left alone."""
+    from platformctl import config, imageprogress, images
+
+    settings = config.settings(_options(ctx))
+    version = _kube_version(settings)
+    with imageprogress.reporter() as progress:
+        report = images.cache_images(settings, version, offline=offline, reporter=progress)
+    ui.info(report.summary())
+    report.raise_if_failed()
 
 
 def main() -> None:

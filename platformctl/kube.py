@@ -32,6 +32,7 @@ def api_client(context: str) -> k8s_client.ApiClient:
             field="--context",
         )
     try:
-        return k8s_config.new_client_from_config(context=context)
+        api: k8s_client.ApiClient = k8s_config.new_client_from_config(context=context)
+        return api
     except k8s_config.ConfigException as e:
         raise PlatformError(f"kube context {context!r} is unusable: {e}") from e

@@ -14,7 +14,12 @@ from typer.testing import CliRunner, Result
 
 from platformctl.cli import app
 
-pytest_plugins: list[str] = ["tests.plugins.legacy_schemas"]
+# One plugin per line: each feature adds its own fixtures here.
+pytest_plugins: list[str] = [
+    "tests.plugins.legacy_schemas",
+    "tests.plugins.fake_minikube",
+    "tests.plugins.fake_docker",
+]
 
 RunCli = Callable[..., Result]
 
