@@ -186,6 +186,50 @@ def render(
         ui.info(f"wrote {path}")
 
 
+# --- port-forward (issue 7) -----------------------------------------------------------------------
+
+
+@app.command("port-forward")
+def port_forward(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="TARGET...",
+            help="kafka-ui, schema-registry, kafka, etcd, fluentd (several at once are fine).",
+            show_default=False,
+        ),
+    ],
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            help="Local port for a single target (0 picks a free one) [default: the service port]. "
+            "Refused for kafka: it must listen on the port the broker advertises (9092).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Forward platform services to 127.0.0.1 (only) until Ctrl-C; prints one URL per target.
+
+    Every connection opens its own forward to a ready pod, so the forward outlives pod restarts.
+    """
+    from platformctl import config, forward
+
+    settings = config.settings(_options(ctx))
+    plans = forward.targets(settings, names, port)
+    forwards = [forward.build(settings, plan) for plan in plans]
+
+    def announce() -> None:
+        for plan, fwd in zip(plans, forwards, strict=True):
+            service = f"{settings.namespace}/{plan.service}:{plan.service_port}"
+            ui.info(f"{plan.name}: {fwd.url()} -> service {service}")
+            ui.data(fwd.url())
+        ui.info("forwarding; press Ctrl-C to stop")
+
+    forward.serve(forwards, on_ready=announce)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="platformctl")

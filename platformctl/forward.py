@@ -140,6 +140,7 @@ class Forward:
         self._requested_port = port
         self._hint = hint
         self._listener: socket.socket | None = None
+        self._port: int | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._lock = threading.Lock()
         self._closing = False
@@ -151,9 +152,9 @@ class Forward:
 
     @property
     def port(self) -> int:
-        if self._listener is None:
+        if self._port is None:
             raise RuntimeError("forward not started")
-        return int(self._listener.getsockname()[1])
+        return self._port
 
     @property
     def address(self) -> str:
@@ -170,6 +171,7 @@ class Forward:
 
     def start(self) -> Forward:
         self._listener = listen(self._requested_port, hint=self._hint)
+        self._port = int(self._listener.getsockname()[1])
         self._acceptor = threading.Thread(target=self._accept_loop, name=f"forward {self.name}", daemon=True)
         self._acceptor.start()
         return self
@@ -245,17 +247,17 @@ class Forward:
             _pump(client, stream.sock)
             back.join()
         finally:
-            with self._lock:
-                self._sockets.discard(client)
-                self._threads.discard(threading.current_thread())
-                if stream is not None:
-                    self._sockets.discard(stream.sock)
             client.close()
             if stream is not None:
                 (stream.close or stream.sock.close)()
                 error = stream.error()
                 if error:
                     ui.warn(f"{self.name}: {stream.peer} reported: {error.strip()}")
+            with self._lock:
+                self._sockets.discard(client)
+                self._threads.discard(threading.current_thread())
+                if stream is not None:
+                    self._sockets.discard(stream.sock)
 
     def _open(self) -> Stream | None:
         try:
@@ -265,21 +267,19 @@ class Forward:
                 first_failure = not self._failing
                 self._failing = True
             if first_failure:
-                ui.warn(
-                    f"{self.name}: cannot open a forward ({e}); closing the connection, the next one retries"
-                )
+                ui.warn(f"{self.name}: cannot open a forward ({e}); dropped the connection, the next one retries")
             else:
                 ui.detail(f"{self.name}: still cannot open a forward: {e}")
             return None
         with self._lock:
             previous, recovered = self._last_peer, self._failing
             self._last_peer, self._failing = stream.peer, False
-        if previous is None:
-            ui.detail(f"{self.name}: forwarding to {stream.peer}")
-        elif stream.peer != previous:
+        if stream.peer != previous and previous is not None:
             ui.info(f"{self.name}: pod changed, new connections go to {stream.peer} (was {previous})")
         elif recovered:
             ui.info(f"{self.name}: reconnected to {stream.peer}")
+        elif previous is None:
+            ui.detail(f"{self.name}: forwarding to {stream.peer}")
         return stream
 
 
