@@ -195,8 +195,9 @@ def port_forward(
     names: Annotated[
         list[str],
         typer.Argument(
-            metavar="TARGET...",
-            help="kafka-ui, schema-registry, kafka, etcd, fluentd (several at once are fine).",
+            metavar="TARGET[:PORT]...",
+            help="kafka-ui, schema-registry, kafka, etcd, fluentd; several at once are fine. "
+            ":PORT picks the local port (0: any free one) [default: the service port].",
             show_default=False,
         ),
     ],
@@ -205,7 +206,7 @@ def port_forward(
         typer.Option(
             "--port",
             help="Local port for a single target (0 picks a free one) [default: the service port]. "
-            "Refused for kafka: it must listen on the port the broker advertises (9092).",
+            "kafka always uses 9092, the port the broker advertises.",
             show_default=False,
         ),
     ] = None,

@@ -267,7 +267,7 @@ class Forward:
                 first_failure = not self._failing
                 self._failing = True
             if first_failure:
-                ui.warn(f"{self.name}: cannot open a forward ({e}); dropped the connection, the next one retries")
+                ui.warn(f"{self.name}: cannot open a forward ({e}); dropped that connection, will retry")
             else:
                 ui.detail(f"{self.name}: still cannot open a forward: {e}")
             return None
@@ -340,12 +340,30 @@ class Target:
     local_port: int  # 0: any free port
 
 
-def targets(settings: Settings, names: Sequence[str], port: int | None = None) -> list[Target]:
-    """The forwards `names` ask for; `port` (one target only, never kafka) sets the local port."""
+def targets(settings: Settings, specs: Sequence[str], port: int | None = None) -> list[Target]:
+    """The forwards asked for: each spec is `NAME` or `NAME:LOCALPORT`; `port` (--port) is the same for one.
+
+    kafka is the exception: its local port is the advertised one, so moving it is refused (exit 2).
+    """
     from platformctl.render import components
 
     available = {name: (c.service, p) for c in components(settings) for name, p in c.ports.items()}
-    unknown = [n for n in names if n not in available]
+    wanted: list[tuple[str, int | None, str]] = []  # name, local port, what to blame
+    for spec in specs:
+        name, colon, text = spec.partition(":")
+        if colon and not text.isdigit():
+            raise InputError(f"{spec!r}: the local port after ':' must be a number", field="TARGET")
+        wanted.append((name, int(text) if colon else None, "TARGET"))
+    if port is not None:
+        if len(wanted) != 1:
+            raise InputError(
+                "--port applies to a single target", field="--port", hint="use TARGET:PORT for several"
+            )
+        if wanted[0][1] is not None:
+            raise InputError("give the local port once, as TARGET:PORT or --port", field="--port")
+        wanted = [(wanted[0][0], port, "--port")]
+    names = [name for name, _, _ in wanted]
+    unknown = [name for name in names if name not in available]
     if unknown:
         raise InputError(
             f"unknown target {', '.join(map(repr, unknown))} (choose from: {', '.join(available)})",
@@ -353,27 +371,21 @@ def targets(settings: Settings, names: Sequence[str], port: int | None = None) -
         )
     if len(set(names)) != len(names):
         raise InputError("a target is named twice", field="TARGET")
-    if port is not None:
-        if KAFKA_TARGET in names:
-            raise InputError(
-                f"the kafka forward always listens on {KAFKA_ADVERTISED_PORT}, the port the broker "
-                "advertises to clients; --port cannot move it",
-                field="--port",
-                hint="omit --port for kafka",
-            )
-        if len(names) != 1:
-            raise InputError(
-                "--port applies to a single target", field="--port", hint="run one command per target"
-            )
-        if not 0 <= port <= 65535:
-            raise InputError(f"{port} is not a TCP port (0-65535)", field="--port")
     result = []
-    for name in names:
+    for name, local, origin in wanted:
         service, service_port = available[name]
-        local = service_port if port is None else port
+        if local is not None and not 0 <= local <= 65535:
+            raise InputError(f"{local} is not a TCP port (0-65535)", field=origin)
         if name == KAFKA_TARGET:
+            if local not in (None, KAFKA_ADVERTISED_PORT):
+                raise InputError(
+                    f"the kafka forward always listens on {KAFKA_ADVERTISED_PORT}, the port the broker "
+                    "advertises to clients; it cannot be moved",
+                    field=origin,
+                    hint="Kafka clients connect to the advertised localhost:9092 after bootstrap",
+                )
             local = KAFKA_ADVERTISED_PORT
-        result.append(Target(name, service, service_port, local))
+        result.append(Target(name, service, service_port, service_port if local is None else local))
     return result
 
 
@@ -383,7 +395,7 @@ def port_hint(target: Target) -> str:
             f"Kafka clients are sent to localhost:{KAFKA_ADVERTISED_PORT} after bootstrap, so this forward "
             "cannot use another port: stop that process (another `platformctl port-forward kafka`?) and retry"
         )
-    return "stop that process, or choose another local port with --port"
+    return "stop that process, or choose another local port with --port N or TARGET:N"
 
 
 def build(settings: Settings, target: Target) -> Forward:

@@ -96,7 +96,9 @@ def test_half_close_reaches_the_remote_and_the_answer_still_comes_back(
     wait_until(lambda: relay.active() == 0, "connection released")
 
 
-def test_fifty_concurrent_connections_each_get_their_own_stream(relay: Forward, fake_cluster: FakeCluster) -> None:
+def test_fifty_concurrent_connections_each_get_their_own_stream(
+    relay: Forward, fake_cluster: FakeCluster
+) -> None:
     clients = [connect(relay) for _ in range(50)]
     try:
         wait_until(lambda: fake_cluster.pod.open_streams == 50, "50 upstream streams open at once")
@@ -174,7 +176,9 @@ def test_pod_replacement_mid_session(
             old.kill()
             assert read_to_end(first) == b""
             assert roundtrip(second, b"unaffected") == b"unaffected"
-    assert "web: pod changed, new connections go to pod dev/web-1 (was pod dev/web-0)" in capsys.readouterr().err
+    assert (
+        "web: pod changed, new connections go to pod dev/web-1 (was pod dev/web-0)" in capsys.readouterr().err
+    )
 
 
 def test_opener_failure_costs_one_connection_and_recovery_is_reported(

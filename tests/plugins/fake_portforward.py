@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -121,7 +122,7 @@ class FakePortForward:
 
 
 class FakeApiServer:
-    """GET-only Kubernetes API over HTTP on 127.0.0.1: `objects[path] = (status, body)`."""
+    """GET-only Kubernetes API over HTTP on 127.0.0.1: `objects["/path?query"] = (status, body)`."""
 
     def __init__(self) -> None:
         self.objects: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -130,9 +131,11 @@ class FakeApiServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                server.requests.append(self.path)
+                parts = urlsplit(self.path)
+                key = parts.path + (f"?{unquote(parts.query)}" if parts.query else "")
+                server.requests.append(key)
                 status, body = server.objects.get(
-                    self.path, (404, {"kind": "Status", "reason": "NotFound", "message": "not found"})
+                    key, (404, {"kind": "Status", "reason": "NotFound", "message": f"{key} not found"})
                 )
                 payload = json.dumps(body).encode()
                 self.send_response(status)
@@ -145,7 +148,7 @@ class FakeApiServer:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True)
         self._thread.start()
 
     @property
