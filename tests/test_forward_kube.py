@@ -333,7 +333,8 @@ def test_port_is_refused_for_kafka_before_touching_the_cluster(
 
     monkeypatch.setattr(kube, "api_client", no_cluster)
     moved = (
-        "the kafka forward always listens on 9092, the port the broker advertises to clients; it cannot be moved"
+        "the kafka forward always listens on 9092, the port the broker advertises to clients; "
+        "it cannot be moved"
     )
     result = run_cli("port-forward", "kafka", "--port", "19092")
     assert result.exit_code == 2
