@@ -34,7 +34,7 @@ from platformctl.config import (
 from platformctl.errors import ExitCode, PlatformError
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     text = "text"
     json = "json"
 
@@ -103,7 +103,9 @@ def _global(
     ] = None,
     namespace: Annotated[
         str | None,
-        typer.Option("--namespace", "-n", envvar=ENV_NAMESPACE, help="Namespace of the platform [default: dev]."),
+        typer.Option(
+            "--namespace", "-n", envvar=ENV_NAMESPACE, help="Namespace of the platform [default: dev]."
+        ),
     ] = None,
     env: Annotated[
         str | None,
@@ -131,7 +133,13 @@ def _global(
     ui.reset()
     ui.set_verbosity(verbose, quiet)
     ctx.obj = GlobalOptions(
-        config=config, context=context, namespace=namespace, env=env, verbose=verbose, quiet=quiet, debug=debug
+        config=config,
+        context=context,
+        namespace=namespace,
+        env=env,
+        verbose=verbose,
+        quiet=quiet,
+        debug=debug,
     )
 
 
@@ -154,7 +162,9 @@ def render(
     ctx: typer.Context,
     out: Annotated[
         Path | None,
-        typer.Option("--out", file_okay=False, help="Write one file per component into DIR instead of stdout."),
+        typer.Option(
+            "--out", file_okay=False, help="Write one file per component into DIR instead of stdout."
+        ),
     ] = None,
     kubernetes_version: Annotated[
         str | None,
@@ -167,7 +177,8 @@ def render(
     ] = None,
 ) -> None:
     """Print the manifests `up` would apply, in apply order. Works with no cluster."""
-    from platformctl import config, render as rendering
+    from platformctl import config
+    from platformctl import render as rendering
 
     options = _options(ctx)
     settings = config.settings(options)

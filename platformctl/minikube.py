@@ -31,7 +31,8 @@ def executable() -> str:
     if found is None:
         raise PlatformError(
             "minikube is not installed (not found on PATH)",
-            hint="install it (https://minikube.sigs.k8s.io/docs/start/) or use an existing cluster with --context",
+            hint="install it (https://minikube.sigs.k8s.io/docs/start/) "
+            "or use an existing cluster with --context",
         )
     return found
 
