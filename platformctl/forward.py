@@ -22,6 +22,7 @@ import errno
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +142,8 @@ class Forward:
         self._hint = hint
         self._listener: socket.socket | None = None
         self._port: int | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
+        # close() wakes the accept loop through this pair (portable, unlike shutting down a listener)
+        self._wake: tuple[socket.socket, socket.socket] | None = None
         self._lock = threading.Lock()
         self._closing = False
         self._sockets: set[socket.socket] = set()
@@ -172,6 +174,7 @@ class Forward:
     def start(self) -> Forward:
         self._listener = listen(self._requested_port, hint=self._hint)
         self._port = int(self._listener.getsockname()[1])
+        self._wake = socket.socketpair()
         self._acceptor = threading.Thread(target=self._accept_loop, name=f"forward {self.name}", daemon=True)
         self._acceptor.start()
         return self
@@ -182,19 +185,22 @@ class Forward:
                 return
             self._closing = True
             sockets = list(self._sockets)
+        if self._wake is None:
+            return  # never started
         with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
+            self._wake[1].send(b"x")
         if self._acceptor is not None:
             self._acceptor.join()
         for sock in sockets:
             _shutdown(sock, socket.SHUT_RDWR)
         with self._lock:
             threads = list(self._threads)
+        # A thread still inside the opener (a slow API server) cannot be interrupted; it closes what it
+        # opened as soon as the opener returns, because `_closing` is set. Bound the wait for those.
+        deadline = time.monotonic() + 10
         for thread in threads:
-            # A thread still inside the opener (a slow API server) cannot be interrupted; it closes what it
-            # opened as soon as the opener returns, because `_closing` is set.
-            thread.join(timeout=10)
-        for sock in (self._wake_r, self._wake_w):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        for sock in self._wake:
             sock.close()
 
     def __enter__(self) -> Forward:
@@ -206,14 +212,14 @@ class Forward:
     def _accept_loop(self) -> None:
         import selectors
 
-        assert self._listener is not None
-        listener = self._listener
+        assert self._listener is not None and self._wake is not None
+        listener, wake = self._listener, self._wake[0]
         with selectors.DefaultSelector() as selector:
             selector.register(listener, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
+            selector.register(wake, selectors.EVENT_READ)
             while True:
                 ready = {key.fileobj for key, _ in selector.select()}
-                if self._wake_r in ready:
+                if wake in ready:
                     break
                 try:
                     client, _ = listener.accept()
