@@ -206,9 +206,9 @@ def port_forward(
     names: Annotated[
         list[str],
         typer.Argument(
-            metavar="TARGET[:PORT]...",
+            metavar="TARGET[:PORT]",
             help="kafka-ui, schema-registry, kafka, etcd, fluentd; several at once are fine. "
-            ":PORT picks the local port (0: any free one) [default: the service port].",
+            ":PORT picks the local port (0: any free one; default: the service port).",
             show_default=False,
         ),
     ],
@@ -216,7 +216,7 @@ def port_forward(
         int | None,
         typer.Option(
             "--port",
-            help="Local port for a single target (0 picks a free one) [default: the service port]. "
+            help="Local port for a single target (0 picks a free one; default: the service port). "
             "kafka always uses 9092, the port the broker advertises.",
             show_default=False,
         ),

@@ -19,7 +19,7 @@ import pytest
 from platformctl import forward, ui
 from platformctl.errors import PlatformError
 from platformctl.forward import Forward, PortBusyError
-from tests.plugins.fake_portforward import FakeCluster
+from tests.plugins.fake_portforward import FakeCluster, listening_addresses
 
 pytestmark = pytest.mark.fake_k8s
 
@@ -246,26 +246,13 @@ def test_ctrl_c_closes_every_connection_and_returns_normally(
     assert "stopping: closing every forwarded connection" in capsys.readouterr().err
 
 
-def _listening_addresses(port: int) -> list[str]:
-    """Local addresses of LISTEN sockets on `port`, from /proc/net/tcp and tcp6 (hex, as the kernel shows)."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as f:
-            for line in f.readlines()[1:]:
-                fields = line.split()
-                address, hex_port = fields[1].rsplit(":", 1)
-                if fields[3] == "0A" and int(hex_port, 16) == port:
-                    found.append(address)
-    return found
-
-
 def test_listens_on_127_0_0_1_only(fake_cluster: FakeCluster) -> None:
     with Forward("a", fake_cluster.opener) as a, Forward("b", fake_cluster.opener) as b:
         for fwd in (a, b):
             assert fwd._listener is not None
             assert fwd._listener.family == socket.AF_INET
             assert fwd._listener.getsockname() == ("127.0.0.1", fwd.port)
-            assert _listening_addresses(fwd.port) == ["0100007F"]  # 127.0.0.1, little-endian hex; no tcp6
+            assert listening_addresses(fwd.port) == ["0100007F"]  # 127.0.0.1, little-endian hex; no tcp6
             with connect(fwd) as c:
                 assert c.getpeername() == ("127.0.0.1", fwd.port)
 

@@ -19,7 +19,7 @@ import pytest
 from platformctl import config, forward, kube, ui
 from platformctl.errors import PlatformError
 from tests.conftest import RunCli
-from tests.plugins.fake_portforward import FakeApiServer, FakePod, FakePortForward
+from tests.plugins.fake_portforward import FakeApiServer, FakePod, FakePortForward, listening_addresses
 
 pytestmark = pytest.mark.fake_k8s
 
@@ -243,6 +243,7 @@ def run_until_ctrl_c(
     """Run the command; once it has printed its URLs a user connects to every port, talks, presses Ctrl-C."""
     done, announced = threading.Event(), threading.Event()
     echoes: list[bytes] = []
+    listening: list[list[str]] = []
     serve = forward.serve
 
     def observed_serve(forwards: Any, *, on_ready: Any = None) -> None:
@@ -261,6 +262,7 @@ def run_until_ctrl_c(
         if done.is_set():
             return  # the command ended on its own (an error): nothing to interrupt
         for port in ports:
+            listening.append(listening_addresses(port))
             with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
                 c.sendall(b"hello %d" % port)
                 echoes.append(c.recv(100))
@@ -274,6 +276,7 @@ def run_until_ctrl_c(
         thread.join()
     except KeyboardInterrupt:  # pragma: no cover - only if the command let Ctrl-C escape
         pytest.fail("Ctrl-C escaped the command")
+    assert listening == [["0100007F"]] * len(ports)  # 127.0.0.1 only, while the command runs
     return result, echoes
 
 

@@ -167,6 +167,19 @@ class FakeApiServer:
         self._httpd.server_close()
 
 
+def listening_addresses(port: int) -> list[str]:
+    """Local addresses of LISTEN sockets on `port`, from /proc/net/tcp and tcp6 (hex, as the kernel shows)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                address, hex_port = fields[1].rsplit(":", 1)
+                if fields[3] == "0A" and int(hex_port, 16) == port:
+                    found.append(address)
+    return found
+
+
 @pytest.fixture
 def fake_cluster() -> Iterator[FakeCluster]:
     cluster = FakeCluster()
