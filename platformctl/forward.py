@@ -268,7 +268,9 @@ class Forward:
     def _open(self) -> Stream | None:
         try:
             stream = self._opener()
-        except (PlatformError, OSError) as e:
+        except Exception as e:  # one failed connection must not end the forward (or print a traceback)
+            if not isinstance(e, PlatformError | OSError):
+                e = PlatformError(f"{type(e).__name__}: {e}")
             with self._lock:
                 first_failure = not self._failing
                 self._failing = True

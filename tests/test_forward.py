@@ -190,9 +190,17 @@ def test_opener_failure_costs_one_connection_and_recovery_is_reported(
     fake_cluster.failure = None
     with connect(relay) as client:
         assert roundtrip(client, b"back") == b"back"
+    fake_cluster.failure = RuntimeError("Unexpected websocket opcode")  # a client-library surprise
+    with connect(relay) as refused:
+        assert read_to_end(refused) == b""
+    fake_cluster.failure = None
+    with connect(relay) as client:
+        assert roundtrip(client, b"back again") == b"back again"
     err = capsys.readouterr().err
     assert "web: cannot open a forward (service dev/web has no ready pod)" in err
-    assert "web: reconnected to pod dev/web-0" in err
+    assert "web: cannot open a forward (RuntimeError: Unexpected websocket opcode)" in err
+    assert err.count("web: reconnected to pod dev/web-0") == 2
+    assert "Traceback" not in err
 
 
 def test_close_ends_every_connection(fake_cluster: FakeCluster) -> None:
