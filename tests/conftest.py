@@ -19,6 +19,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.legacy_schemas",
     "tests.plugins.fake_minikube",
     "tests.plugins.fake_docker",
+    "tests.plugins.fake_portforward",
 ]
 
 RunCli = Callable[..., Result]

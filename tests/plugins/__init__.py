@@ -1,0 +1,1 @@
+"""pytest plugins: shared fakes and fixtures, registered in tests/conftest.py."""
