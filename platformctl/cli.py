@@ -103,7 +103,9 @@ def _global(
     ] = None,
     namespace: Annotated[
         str | None,
-        typer.Option("--namespace", "-n", envvar=ENV_NAMESPACE, help="Namespace of the platform [default: dev]."),
+        typer.Option(
+            "--namespace", "-n", envvar=ENV_NAMESPACE, help="Namespace of the platform [default: dev]."
+        ),
     ] = None,
     env: Annotated[
         str | None,
@@ -131,7 +133,13 @@ def _global(
     ui.reset()
     ui.set_verbosity(verbose, quiet)
     ctx.obj = GlobalOptions(
-        config=config, context=context, namespace=namespace, env=env, verbose=verbose, quiet=quiet, debug=debug
+        config=config,
+        context=context,
+        namespace=namespace,
+        env=env,
+        verbose=verbose,
+        quiet=quiet,
+        debug=debug,
     )
 
 
@@ -154,7 +162,9 @@ def render(
     ctx: typer.Context,
     out: Annotated[
         Path | None,
-        typer.Option("--out", file_okay=False, help="Write one file per component into DIR instead of stdout."),
+        typer.Option(
+            "--out", file_okay=False, help="Write one file per component into DIR instead of stdout."
+        ),
     ] = None,
     kubernetes_version: Annotated[
         str | None,
