@@ -263,7 +263,7 @@ ClusterIdOption = Annotated[
 ]
 
 
-def _parse_sets(sets: list[str], names: list[str]) -> dict[str, list[Any]]:
+def _parse_sets(sets: list[str], names: list[str], allow_unknown_config: bool) -> dict[str, list[Any]]:
     """`--set TOPIC.KEY=VALUE` items as one `cli` layer per topic (topic names may contain dots)."""
     from platformctl import topicspec
     from platformctl.errors import InputError, InputErrors
@@ -294,6 +294,11 @@ def _parse_sets(sets: list[str], names: list[str]) -> dict[str, list[Any]]:
         value: int | str = raw
         if key in topicspec.TOPIC_FIELDS and raw.strip().lstrip("+-").isdigit():
             value = int(raw)
+        try:
+            value = topicspec.validate_value(key, value, allow_unknown_config=allow_unknown_config)
+        except ValueError as e:
+            errors.append(InputError(str(e), path="command line", field=f"--set {target}"))
+            continue
         for name in names if topic == "*" else [topic]:
             values.setdefault(name, {})[key] = value
     InputErrors.raise_if_any(errors)
@@ -317,7 +322,7 @@ def _topics_plan(
     overrides = (Override("kafka.bootstrap-server", bootstrap_server, "--bootstrap-server"),)
     settings = config.settings(_options(ctx), overrides if bootstrap_server else ())
     specs = topics.load_files(files, allow_unknown_config=allow_unknown_config)
-    layers = _parse_sets(sets, [s.name for s in specs])
+    layers = _parse_sets(sets, [s.name for s in specs], allow_unknown_config)
     server = settings.kafka.bootstrap_server
     if not server:
         raise InputError(
