@@ -37,7 +37,7 @@ from platformctl.config import (
 from platformctl.errors import ExitCode, PlatformError
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     text = "text"
     json = "json"
 
@@ -180,7 +180,8 @@ def render(
     ] = None,
 ) -> None:
     """Print the manifests `up` would apply, in apply order. Works with no cluster."""
-    from platformctl import config, render as rendering
+    from platformctl import config
+    from platformctl import render as rendering
 
     options = _options(ctx)
     settings = config.settings(options)
