@@ -20,6 +20,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.fake_minikube",
     "tests.plugins.fake_docker",
     "tests.plugins.fake_portforward",
+    "tests.plugins.tansu",
 ]
 
 RunCli = Callable[..., Result]
