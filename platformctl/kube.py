@@ -18,6 +18,7 @@ for three reasons the typed API methods cannot serve:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -36,6 +37,9 @@ from platformctl import drift, readiness, ui
 from platformctl.errors import InputError, PlatformError, WrongTargetError
 
 MANAGER = "platformctl"
+# urllib3 logs each connection retry as a WARNING through Python's last-resort handler (stderr):
+# the one-line error below says it better.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 # (connect, read) seconds for one request; a hung API server becomes an error, not a hang.
 REQUEST_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 # A pod that has just been created may be Unschedulable for a moment (a freshly started node is
@@ -248,7 +252,8 @@ class Cluster:
         except (urllib3.exceptions.HTTPError, ApiException, OSError) as e:
             raise self._transport_error(e, what) from e
         header = raw.headers.get("Warning") if raw.headers is not None else None
-        response = Response(raw.status, data or b"", _WARNING.findall(header or ""))
+        warnings = [re.sub(r"\\(.)", r"\1", text) for text in _WARNING.findall(header or "")]
+        response = Response(raw.status, data or b"", warnings)
         ui.debug(f"{method} {path} -> {raw.status}")
         if 200 <= raw.status < 300 or (missing_ok and raw.status == 404):
             return response
@@ -256,7 +261,9 @@ class Cluster:
 
     def _transport_error(self, e: Exception, what: str) -> PlatformError:
         reason: Any = getattr(e, "reason", None) or e
-        if isinstance(reason, urllib3.exceptions.TimeoutError) or isinstance(e, urllib3.exceptions.TimeoutError):
+        # urllib3's NewConnectionError subclasses ConnectTimeoutError: a refused connection is not a timeout.
+        refused = isinstance(reason, urllib3.exceptions.NewConnectionError)
+        if not refused and isinstance(reason, urllib3.exceptions.TimeoutError) or isinstance(e, urllib3.exceptions.TimeoutError):
             return PlatformError(
                 f"the API server at {self.server} (context {self.target.context!r}) did not answer in time "
                 f"while {what}",

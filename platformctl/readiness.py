@@ -80,7 +80,10 @@ def _refused_by(event: dict[str, Any], controllers: dict[tuple[str, str], str | 
     key = (str(involved.get("kind")), str(involved.get("name")))
     if key not in controllers or involved.get("uid") not in (None, controllers[key]):
         return False
-    return "forbidden" in str(event.get("message") or event.get("note") or "")
+    message = str(event.get("message") or event.get("note") or "").lower()
+    # Right after a namespace is created its `default` ServiceAccount does not exist yet; the
+    # controller retries, so "error looking up service account" is not a refusal worth stopping for.
+    return "forbidden" in message and "service account" not in message and "serviceaccount" not in message
 
 
 def workload_ready(obj: dict[str, Any]) -> tuple[bool, int, int, str]:
