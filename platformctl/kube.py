@@ -262,8 +262,10 @@ class Cluster:
     def _transport_error(self, e: Exception, what: str) -> PlatformError:
         reason: Any = getattr(e, "reason", None) or e
         # urllib3's NewConnectionError subclasses ConnectTimeoutError: a refused connection is not a timeout.
-        refused = isinstance(reason, urllib3.exceptions.NewConnectionError)
-        if not refused and isinstance(reason, urllib3.exceptions.TimeoutError) or isinstance(e, urllib3.exceptions.TimeoutError):
+        errors = urllib3.exceptions
+        refused = isinstance(reason, errors.NewConnectionError) or isinstance(e, errors.NewConnectionError)
+        timed_out = isinstance(reason, errors.TimeoutError) or isinstance(e, errors.TimeoutError)
+        if timed_out and not refused:
             return PlatformError(
                 f"the API server at {self.server} (context {self.target.context!r}) did not answer in time "
                 f"while {what}",

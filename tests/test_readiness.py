@@ -25,7 +25,12 @@ def pod(**status: Any) -> dict[str, Any]:
 def waiting(reason: str, message: str = "", **extra: Any) -> dict[str, Any]:
     return {
         "containerStatuses": [
-            {"name": "kafka", "image": "apache/kafka:4.2.0", "state": {"waiting": {"reason": reason, "message": message}}, **extra}
+            {
+                "name": "kafka",
+                "image": "apache/kafka:4.2.0",
+                "state": {"waiting": {"reason": reason, "message": message}},
+                **extra,
+            }
         ]
     }
 
@@ -60,14 +65,31 @@ def test_pod_security_rejection_from_statefulset_event() -> None:
 def test_rejection_of_a_deployment_is_read_from_its_current_replicaset() -> None:
     deployment = {
         "kind": "Deployment",
-        "metadata": {"name": "ui", "uid": "d-1", "generation": 2, "annotations": {"deployment.kubernetes.io/revision": "2"}},
+        "metadata": {
+            "name": "ui",
+            "uid": "d-1",
+            "generation": 2,
+            "annotations": {"deployment.kubernetes.io/revision": "2"},
+        },
         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "ui"}}},
         "status": {"observedGeneration": 2},
     }
-    old_rs = {"metadata": {"name": "ui-old", "uid": "rs-1", "ownerReferences": [{"uid": "d-1"}],
-                           "annotations": {"deployment.kubernetes.io/revision": "1"}}}
-    new_rs = {"metadata": {"name": "ui-new", "uid": "rs-2", "ownerReferences": [{"uid": "d-1"}],
-                           "annotations": {"deployment.kubernetes.io/revision": "2"}}}
+    old_rs = {
+        "metadata": {
+            "name": "ui-old",
+            "uid": "rs-1",
+            "ownerReferences": [{"uid": "d-1"}],
+            "annotations": {"deployment.kubernetes.io/revision": "1"},
+        }
+    }
+    new_rs = {
+        "metadata": {
+            "name": "ui-new",
+            "uid": "rs-2",
+            "ownerReferences": [{"uid": "d-1"}],
+            "annotations": {"deployment.kubernetes.io/revision": "2"},
+        }
+    }
     stale = failed_create(PSA_MESSAGE, uid="rs-1", kind="ReplicaSet", name="ui-old")
     state = readiness.assess(deployment, [old_rs, new_rs], [], [stale])
     assert state.problem is None, "an event of an old ReplicaSet is history"
@@ -78,14 +100,15 @@ def test_rejection_of_a_deployment_is_read_from_its_current_replicaset() -> None
 
 def test_events_of_an_earlier_incarnation_and_transient_service_account_errors_are_ignored() -> None:
     earlier = failed_create(PSA_MESSAGE, uid="sts-0")
-    transient = failed_create('pods "kafka-0" is forbidden: error looking up service account dev/default: '
-                              'serviceaccount "default" not found')
+    transient = failed_create(
+        'pods "kafka-0" is forbidden: error looking up service account dev/default: serviceaccount "default" not found'
+    )
     state = readiness.assess(statefulset(), [], [], [earlier, transient])
     assert state.problem is None
 
 
 def test_image_pull_failure() -> None:
-    state = readiness.assess(statefulset(), [], [pod(**waiting("ImagePullBackOff", 'Back-off pulling image'))], [])
+    state = readiness.assess(statefulset(), [], [pod(**waiting("ImagePullBackOff", "Back-off pulling image"))], [])
     assert state.problem is not None and state.problem.kind == "image"
     assert "apache/kafka:4.2.0" in state.problem.message
 
@@ -99,8 +122,14 @@ def test_crash_loop_names_the_container_and_exit_code() -> None:
 
 
 def test_unschedulable() -> None:
-    conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                   "message": "0/1 nodes are available: 1 Insufficient memory."}]
+    conditions = [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 Insufficient memory.",
+        }
+    ]
     state = readiness.assess(statefulset(), [], [pod(conditions=conditions)], [])
     assert state.problem is not None and state.problem.kind == "unschedulable"
     assert "Insufficient memory" in state.problem.message

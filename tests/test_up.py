@@ -148,7 +148,9 @@ def test_a_conflict_with_another_field_manager_is_one_line_and_force_conflicts_t
     run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path
 ) -> None:
     assert up(run_cli, "--no-wait")[0] == 0
-    fake_kube.edit("Deployment", "dev", "fluentd", "kubectl-edit", ["metadata", "labels", "app.kubernetes.io/part-of"], "x")
+    fake_kube.edit(
+        "Deployment", "dev", "fluentd", "kubectl-edit", ["metadata", "labels", "app.kubernetes.io/part-of"], "x"
+    )
     code, _, err = up(run_cli, "--no-wait")
     assert code == 1
     assert error_line(err).startswith(
@@ -246,7 +248,7 @@ def test_crash_loop_shows_the_last_log_lines(run_cli: RunCli, fake_kube: FakeKub
             ],
         )
     )
-    fake_kube.logs[("dev", "etcd-0")] = "starting\n{\"level\":\"fatal\",\"msg\":\"cannot access data directory\"}\n"
+    fake_kube.logs[("dev", "etcd-0")] = 'starting\n{"level":"fatal","msg":"cannot access data directory"}\n'
     code, _, err = up(run_cli)
     assert code == 1
     assert "etcd: container 'etcd' keeps crashing (exit code 1, CrashLoopBackOff)" in err
@@ -296,7 +298,9 @@ def test_timeout_is_one_line_naming_what_is_not_ready(run_cli: RunCli, fake_kube
 # --- API errors: one line, exit 1 ---------------------------------------------------------------
 
 
-def test_unreachable_api_server(run_cli: RunCli, fake_kube: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_api_server(
+    run_cli: RunCli, fake_kube: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -305,7 +309,10 @@ def test_unreachable_api_server(run_cli: RunCli, fake_kube: FakeKube, tmp_path: 
     monkeypatch.setenv("KUBECONFIG", str(path))
     code, _, err = up(run_cli, "--no-wait")
     assert code == 1
-    assert error_line(err).startswith(f"error: cannot reach the API server at http://127.0.0.1:{port} (context 'lab') while reading the server version")
+    assert error_line(err).startswith(
+        f"error: cannot reach the API server at http://127.0.0.1:{port} (context 'lab') "
+        "while reading the server version"
+    )
     assert "Traceback" not in err
 
 
@@ -337,5 +344,13 @@ def test_a_hung_api_server_times_out(
 
 
 def test_up_steps_are_in_order() -> None:
-    assert [s.name for s in lifecycle.UP_STEPS] == ["minikube", "target", "version", "render", "apply", "wait", "summary"]
+    assert [s.name for s in lifecycle.UP_STEPS] == [
+        "minikube",
+        "target",
+        "version",
+        "render",
+        "apply",
+        "wait",
+        "summary",
+    ]
     assert lifecycle.index("apply") == 4

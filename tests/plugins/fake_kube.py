@@ -40,7 +40,7 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -263,7 +263,7 @@ def _canonical_cpu(value: Any) -> Any:
     if isinstance(value, str) and value.endswith("m") and value[:-1].isdigit() and int(value[:-1]) % 1000 == 0:
         return str(int(value[:-1]) // 1000)
     if isinstance(value, str) and re.fullmatch(r"0\.\d+", value):
-        return f"{int(round(float(value) * 1000))}m"
+        return f"{round(float(value) * 1000)}m"
     return value
 
 
@@ -311,13 +311,13 @@ def default(obj: dict[str, Any], cluster_ip: str) -> None:
         spec.setdefault("revisionHistoryLimit", 10)
         if kind == "Deployment":
             spec.setdefault("progressDeadlineSeconds", 600)
-            spec.setdefault("strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+            spec.setdefault(
+                "strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+            )
         else:
             spec.setdefault("podManagementPolicy", "OrderedReady")
             spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
-            spec.setdefault(
-                "persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"}
-            )
+            spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
         template = spec.setdefault("template", {})
         template.setdefault("metadata", {}).setdefault("creationTimestamp", None)
         _default_pod_spec(template.setdefault("spec", {}))
@@ -443,8 +443,14 @@ class FakeKube:
                 cursor = cursor.setdefault(f"f:{key}", {})
             cursor[f"f:{path[-1]}"] = {}
             obj["metadata"].setdefault("managedFields", []).append(
-                {"manager": manager, "operation": "Update", "apiVersion": obj["apiVersion"], "fieldsType": "FieldsV1",
-                 "fieldsV1": owned, "time": "2026-01-01T00:00:00Z"}
+                {
+                    "manager": manager,
+                    "operation": "Update",
+                    "apiVersion": obj["apiVersion"],
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": owned,
+                    "time": "2026-01-01T00:00:00Z",
+                }
             )
             obj["metadata"]["resourceVersion"] = self._next_rv()
 
@@ -551,7 +557,9 @@ class FakeKube:
             return self._json(200, self._get(resource, namespace, name or ""))
         if method == "PATCH" and name:
             if content_type != "application/apply-patch+yaml":
-                raise ApiError(415, "UnsupportedMediaType", f"the fake only supports server-side apply, not {content_type}")
+                raise ApiError(
+                    415, "UnsupportedMediaType", f"the fake only supports server-side apply, not {content_type}"
+                )
             code, obj = self._apply(resource, namespace, name, body, query)
             warnings = self.warnings.get(resource.kind, [])
             # RFC 7234 warn-text is a quoted-string: inner quotes are escaped, as the real server does.
@@ -611,7 +619,11 @@ class FakeKube:
         manager = query.get("fieldManager")
         if not manager:
             raise ApiError(400, "BadRequest", "PATCH, application/apply-patch+yaml requires fieldManager")
-        if not isinstance(body, dict) or body.get("kind") != resource.kind or body.get("apiVersion") != resource.api_version:
+        if (
+            not isinstance(body, dict)
+            or body.get("kind") != resource.kind
+            or body.get("apiVersion") != resource.api_version
+        ):
             raise ApiError(400, "BadRequest", f"apply body must be a {resource.kind} ({resource.api_version})")
         meta = body.get("metadata") or {}
         if meta.get("name") != name:
@@ -640,7 +652,11 @@ class FakeKube:
                 raise ApiError(409, "Conflict", f'object is being deleted: {resource.plural} "{name}" already exists')
             obj = copy.deepcopy(body)
             obj.pop("status", None)
-            obj["metadata"] = {**obj.get("metadata", {}), "uid": str(uuid.uuid4()), "creationTimestamp": "2026-01-01T00:00:00Z"}
+            obj["metadata"] = {
+                **obj.get("metadata", {}),
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": "2026-01-01T00:00:00Z",
+            }
             if resource.namespaced:
                 obj["metadata"]["namespace"] = namespace
             obj["metadata"]["managedFields"] = [entry]
@@ -667,12 +683,25 @@ class FakeKube:
             described = "\n".join(
                 f'conflict with "{m}": .{".".join(t.split(":", 1)[1] for t in p)}' for m, p in conflicts
             )
-            raise ApiError(409, "Conflict", f"Apply failed with {len(conflicts)} conflict{'s' if len(conflicts) > 1 else ''}: {described}")
+            raise ApiError(
+                409,
+                "Conflict",
+                f"Apply failed with {len(conflicts)} conflict{'s' if len(conflicts) > 1 else ''}: {described}",
+            )
         new = copy.deepcopy(live)
-        mine = next((e for e in live["metadata"].get("managedFields") or [] if e.get("manager") == manager and e.get("operation") == "Apply"), None)
+        mine = next(
+            (
+                e
+                for e in live["metadata"].get("managedFields") or []
+                if e.get("manager") == manager and e.get("operation") == "Apply"
+            ),
+            None,
+        )
         other_leaves = set().union(*(leaves(o.get("fieldsV1") or {}) for o in others)) if others else set()
         if mine is not None:
-            for path in sorted(leaves(mine.get("fieldsV1") or {}) - applied_leaves - other_leaves, key=len, reverse=True):
+            for path in sorted(
+                leaves(mine.get("fieldsV1") or {}) - applied_leaves - other_leaves, key=len, reverse=True
+            ):
                 remove(new, path)
         content = {k: v for k, v in body.items() if k not in ("status",)}
         new = merge(new, content)
@@ -733,6 +762,8 @@ class FakeKube:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes: without TCP_NODELAY each response waits on a delayed ACK.
+    disable_nagle_algorithm = True
     fake: FakeKube
 
     def _serve(self) -> None:
@@ -749,7 +780,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_PATCH = do_DELETE = do_POST = do_PUT = _serve
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-SCRIPT = r'''#!{python}
+SCRIPT = r"""#!{python}
 import json, os, sys, urllib.parse, urllib.request
 from pathlib import Path
 import yaml
@@ -126,7 +126,7 @@ if words[:1] == ["delete"]:
     sys.exit(0)
 print("Error: unknown command " + " ".join(argv), file=sys.stderr)
 sys.exit(64)
-'''
+"""
 
 
 @dataclass
