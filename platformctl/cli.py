@@ -282,9 +282,10 @@ def doctor(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None
     """Check what goes wrong before it does: minikube, driver, memory/CPUs, context, ports, versions, images."""
     from rich.table import Table
 
-    from platformctl import config, lifecycle
+    from platformctl import config
+    from platformctl import doctor as checkup
 
-    checks = lifecycle.doctor(config.settings(_options(ctx)))
+    checks = checkup.run(config.settings(_options(ctx)))
     if output is OutputFormat.json:
         ui.data_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks])
     else:

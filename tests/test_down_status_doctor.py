@@ -173,14 +173,14 @@ def test_doctor_reports_each_check_and_fails_on_a_busy_port(
     monkeypatch.setenv("KUBECONFIG", str(fake_kube.kubeconfig(tmp_path / "kc", {"work": None})))
     config = tmp_path / "platformctl.yaml"
     config.write_text("minikube:\n  memory: 2048\n  cpus: 2\n")
-    from platformctl import lifecycle
+    from platformctl import doctor
 
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     port = busy.getsockname()[1]
-    monkeypatch.setattr(lifecycle, "PORTS", (port,))
-    monkeypatch.setattr(lifecycle.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(doctor, "PORTS", (port,))
+    monkeypatch.setattr(doctor.os, "cpu_count", lambda: 4)
     try:
         result = run_cli("--config", str(config), "doctor", "--output", "json")
     finally:
@@ -200,9 +200,9 @@ def test_doctor_reports_each_check_and_fails_on_a_busy_port(
 def test_doctor_with_context_checks_the_server_version(
     run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from platformctl import lifecycle
+    from platformctl import doctor
 
-    monkeypatch.setattr(lifecycle, "PORTS", ())
+    monkeypatch.setattr(doctor, "PORTS", ())
     result = run_cli("--context", "lab", "doctor", "--output", "json")
     assert result.exit_code == 0, result.stderr
     checks = {c["check"]: c for c in json.loads(result.stdout)}
