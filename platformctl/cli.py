@@ -31,6 +31,7 @@ from platformctl.config import (
     ENV_NAMESPACE,
     ENV_OFFLINE,
     ENV_OUTPUT,
+    ENV_TIMEOUT,
     ENV_YES,
     GlobalOptions,
     Override,
@@ -569,6 +570,115 @@ def topics_apply(
         ui.data_json({"plan": result.to_json(), "applied": done.to_json()})
     else:
         ui.data(topics.format_applied(done))
+
+
+# --- up, down, status, doctor (issue 3) ----------------------------------------------------------
+
+
+class ClusterAction(enum.StrEnum):
+    stop = "stop"
+    delete = "delete"
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait until every component is ready.")
+    ] = True,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", envvar=ENV_TIMEOUT, min=0, help="Seconds to wait for readiness."),
+    ] = 600.0,
+    force_conflicts: Annotated[
+        bool,
+        typer.Option(
+            "--force-conflicts",
+            help="Take back fields another field manager changed (server-side apply force).",
+        ),
+    ] = False,
+) -> None:
+    """Start minikube (or use --context), apply the platform with server-side apply, wait until ready.
+
+    A re-run with nothing changed sends no write and reports every component unchanged.
+    """
+    from platformctl import config, lifecycle
+
+    settings = config.settings(_options(ctx))
+    lifecycle.up(settings, lifecycle.UpOptions(wait=wait, timeout=timeout, force_conflicts=force_conflicts))
+
+
+@app.command()
+def down(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", envvar=ENV_YES, help="Do not ask for confirmation.")] = False,
+    cluster: Annotated[
+        ClusterAction | None,
+        typer.Option("--cluster", help="Also stop or delete the minikube profile."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", envvar=ENV_TIMEOUT, min=0, help="Seconds to wait until it is gone.")
+    ] = 300.0,
+) -> None:
+    """Delete everything `up` created (by label, cluster-scoped objects too) and wait until it is gone."""
+    from platformctl import config, lifecycle
+    from platformctl.errors import InputError
+
+    if not yes and not _interactive():
+        raise InputError(
+            "refusing to delete without confirmation on a non-interactive terminal",
+            field="--yes",
+            hint="run `platformctl down --yes` to confirm",
+        )
+    settings = config.settings(_options(ctx))
+    plan = lifecycle.plan_down(settings, cluster.value if cluster else None)
+    if plan.empty:
+        if plan.cluster is not None:
+            plan.cluster.close()
+        ui.info(f"nothing to delete: no objects labelled by platformctl for namespace {settings.namespace!r}")
+        return
+    if not yes and not typer.confirm(f"{plan.describe()}. Continue?", default=False, err=True):
+        if plan.cluster is not None:
+            plan.cluster.close()
+        raise Abort()
+    lifecycle.down(plan, timeout=timeout)
+
+
+@app.command()
+def status(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
+    """Cluster, server version, security mode and each component's readiness."""
+    from platformctl import config, lifecycle
+
+    report = lifecycle.status(config.settings(_options(ctx)))
+    if output is OutputFormat.json:
+        ui.data_json(report)
+    else:
+        ui.out().print(lifecycle.status_table(report))
+
+
+@app.command()
+def doctor(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
+    """Check what goes wrong before it does: minikube, driver, memory/CPUs, context, ports, versions, images."""
+    from rich.table import Table
+
+    from platformctl import config
+    from platformctl import doctor as checkup
+
+    checks = checkup.run(config.settings(_options(ctx)))
+    if output is OutputFormat.json:
+        ui.data_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks])
+    else:
+        table = Table(title="platformctl doctor", title_justify="left")
+        table.add_column("check")
+        table.add_column("result")
+        table.add_column("detail")
+        for c in checks:
+            detail = c.detail if c.ok or not c.fix else f"{c.detail}; fix: {c.fix}"
+            table.add_row(c.name, "ok" if c.ok else "FAIL", detail)
+        ui.out().print(table)
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        raise PlatformError(f"{len(failed)} of {len(checks)} checks failed: {', '.join(failed)}")
 
 
 def main() -> None:

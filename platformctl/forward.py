@@ -4,7 +4,7 @@ The platform exposes nothing outside the cluster; people and commands reach Kafk
 UI, etcd and Fluentd through forwards bound to 127.0.0.1 (there is deliberately no option to bind anything
 else). The official client's `kubernetes.stream.portforward` gives an in-process socket per call, not a
 local port, so this module owns the local side: it listens, and for each accepted connection asks an
-injected *opener* for a new upstream `Stream` (the Kubernetes opener lives in `kube.py`; tests inject
+injected *opener* for a new upstream `Stream` (the Kubernetes opener lives in `portforward.py`; tests inject
 socket pairs), then pumps bytes both ways on two threads until both directions are done.
 
 Because the opener runs per connection and resolves the Service again each time, a replaced pod costs the
@@ -412,10 +412,10 @@ def build(settings: Settings, target: Target) -> Forward:
     Resolving up front turns "no such service" or "no ready pod" into one clear error before anything
     listens; later failures only cost the connection that hit them.
     """
-    from platformctl import kube
+    from platformctl import portforward
 
-    opener = kube.service_opener(
-        kube.target_context(settings), settings.namespace, target.service, target.service_port
+    opener = portforward.service_opener(
+        portforward.target_context(settings), settings.namespace, target.service, target.service_port
     )
     ui.detail(
         f"{target.name}: service {settings.namespace}/{target.service}:{target.service_port} -> "

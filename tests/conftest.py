@@ -19,6 +19,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.legacy_schemas",
     "tests.plugins.fake_minikube",
     "tests.plugins.fake_docker",
+    "tests.plugins.fake_kube",
     "tests.plugins.fake_portforward",
     "tests.plugins.tansu",
 ]
@@ -47,3 +48,30 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFa
         return runner.invoke(app, [*args, *argv], env=dict(env or {}), input=input, catch_exceptions=False)
 
     return invoke
+
+
+E2E_KUBECONFIG = "PLATFORMCTL_E2E_KUBECONFIG"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--with-e2e",
+        action="store_true",
+        default=False,
+        help=f"run the end-to-end tests (marked e2e) against the cluster in ${E2E_KUBECONFIG}",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """e2e tests run only with --with-e2e (or PLATFORMCTL_E2E_KUBECONFIG set) and a kubeconfig to use."""
+    import os
+
+    kubeconfig = os.environ.get(E2E_KUBECONFIG)
+    enabled = config.getoption("--with-e2e") or bool(kubeconfig)
+    for item in items:
+        if "e2e" not in item.keywords:
+            continue
+        if not enabled:
+            item.add_marker(pytest.mark.skip(reason=f"end-to-end: pass --with-e2e and set {E2E_KUBECONFIG}"))
+        elif not kubeconfig:
+            item.add_marker(pytest.mark.skip(reason=f"end-to-end: {E2E_KUBECONFIG} is not set"))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from platformctl import config, forward, kube, ui
+from platformctl import config, forward, kube, portforward, ui
 from platformctl.errors import PlatformError
 from tests.conftest import RunCli
 from tests.plugins.fake_portforward import FakeApiServer, FakePod, FakePortForward, listening_addresses
@@ -55,10 +55,10 @@ KAFKA_PORTS = [("internal", 29092), ("host", 39092)]  # container ports differ, 
 
 
 def test_named_target_port_maps_to_the_container_port_by_service_port_name() -> None:
-    pod = kube.ready_pod(KAFKA, [endpoint_slice(KAFKA_PORTS, endpoint("kafka-0", "u1"))], 9092)
-    assert pod == kube.PodPort("dev", "kafka-0", "u1", 39092)
+    pod = portforward.ready_pod(KAFKA, [endpoint_slice(KAFKA_PORTS, endpoint("kafka-0", "u1"))], 9092)
+    assert pod == portforward.PodPort("dev", "kafka-0", "u1", 39092)
     assert (
-        kube.ready_pod(KAFKA, [endpoint_slice(KAFKA_PORTS, endpoint("kafka-0", "u1"))], 19092).port == 29092
+        portforward.ready_pod(KAFKA, [endpoint_slice(KAFKA_PORTS, endpoint("kafka-0", "u1"))], 19092).port == 29092
     )
 
 
@@ -67,23 +67,23 @@ def test_unready_endpoints_are_skipped_and_absent_ready_means_ready() -> None:
         endpoint_slice(KAFKA_PORTS, endpoint("a-terminating", "u1", ready=False)),
         endpoint_slice(KAFKA_PORTS, endpoint("b-new", "u2", ready=None)),
     ]
-    assert kube.ready_pod(KAFKA, slices, 9092).pod == "b-new"
+    assert portforward.ready_pod(KAFKA, slices, 9092).pod == "b-new"
 
 
 def test_the_pod_in_use_is_kept_while_ready_else_the_first_by_name() -> None:
     slices = [endpoint_slice(KAFKA_PORTS, endpoint("web-b", "ub"), endpoint("web-a", "ua"))]
-    assert kube.ready_pod(KAFKA, slices, 9092).pod == "web-a"
-    assert kube.ready_pod(KAFKA, slices, 9092, prefer="ub").pod == "web-b"
-    assert kube.ready_pod(KAFKA, slices, 9092, prefer="gone").pod == "web-a"
+    assert portforward.ready_pod(KAFKA, slices, 9092).pod == "web-a"
+    assert portforward.ready_pod(KAFKA, slices, 9092, prefer="ub").pod == "web-b"
+    assert portforward.ready_pod(KAFKA, slices, 9092, prefer="gone").pod == "web-a"
 
 
 def test_no_ready_pod_and_unknown_port_are_faults_with_a_next_step() -> None:
     with pytest.raises(PlatformError) as none_ready:
-        kube.ready_pod(KAFKA, [endpoint_slice(KAFKA_PORTS, endpoint("kafka-0", "u1", ready=False))], 9092)
+        portforward.ready_pod(KAFKA, [endpoint_slice(KAFKA_PORTS, endpoint("kafka-0", "u1", ready=False))], 9092)
     assert str(none_ready.value) == "service dev/kafka-service has no ready pod"
     assert none_ready.value.hint is not None and "platformctl status" in none_ready.value.hint
     with pytest.raises(PlatformError, match=r"has no port 8080 \(has: 19092, 9092\)"):
-        kube.ready_pod(KAFKA, [], 8080)
+        portforward.ready_pod(KAFKA, [], 8080)
 
 
 def test_core_endpoints_read_like_slices_on_old_servers() -> None:
@@ -100,7 +100,7 @@ def test_core_endpoints_read_like_slices_on_old_servers() -> None:
             }
         ]
     }
-    assert kube.ready_pod(KAFKA, kube._endpoints_as_slices(endpoints), 9092) == kube.PodPort(
+    assert portforward.ready_pod(KAFKA, portforward._endpoints_as_slices(endpoints), 9092) == portforward.PodPort(
         "dev", "kafka-0", "u9", 39092
     )
 
@@ -145,7 +145,7 @@ def test_each_call_opens_a_new_forward_to_the_current_ready_pod(
 ) -> None:
     streams.pods = {"kafka-0": FakePod("kafka-0", "u1"), "kafka-0-new": FakePod("kafka-0-new", "u2")}
     publish(fake_api, KAFKA, endpoint_slice(KAFKA_PORTS, endpoint("kafka-0", "u1")))
-    opener = kube.ServiceOpener(fake_api.api_client(), "dev", "kafka-service", 9092)
+    opener = portforward.ServiceOpener(fake_api.api_client(), "dev", "kafka-service", 9092)
 
     first = opener()
     assert streams.calls == [("connect_get_namespaced_pod_portforward", "kafka-0", "dev", "39092")]
@@ -167,7 +167,7 @@ def test_missing_service_and_refused_forward_become_platform_errors(
 ) -> None:
     from kubernetes.client.exceptions import ApiException
 
-    opener = kube.ServiceOpener(fake_api.api_client(), "dev", "kafka-service", 9092)
+    opener = portforward.ServiceOpener(fake_api.api_client(), "dev", "kafka-service", 9092)
     with pytest.raises(PlatformError) as missing:
         opener()
     assert str(missing.value) == "service dev/kafka-service not found"
@@ -197,7 +197,7 @@ def test_falls_back_to_core_endpoints_when_the_server_has_no_endpointslices(
             ]
         },
     )
-    stream = kube.ServiceOpener(fake_api.api_client(), "dev", "kafka-service", 9092)()
+    stream = portforward.ServiceOpener(fake_api.api_client(), "dev", "kafka-service", 9092)()
     assert streams.calls == [("connect_get_namespaced_pod_portforward", "kafka-0", "dev", "39092")]
     stream.sock.close()
 
@@ -220,6 +220,8 @@ def platform(fake_api: FakeApiServer, streams: Any, monkeypatch: pytest.MonkeyPa
         return fake_api.api_client()
 
     monkeypatch.setattr(kube, "api_client", api_client)
+    # The same target guard as `up`: kubeconfig must hold exactly the intended context.
+    monkeypatch.setattr(kube, "kubeconfig_contexts", lambda: (["minikube", "team-cluster", "lab"], "lab"))
     publish(
         fake_api,
         service("kafka-ui", [("http", 8080)]),
@@ -399,3 +401,12 @@ def test_open_forward_reaches_etcd_in_process_and_closes_after(platform: dict[st
             assert c.recv(10) == b"etcd?"
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((host, int(port)), timeout=5)
+
+
+def test_port_forward_refuses_a_context_kubeconfig_does_not_have(
+    run_cli: RunCli, platform: dict[str, Any]
+) -> None:
+    result = run_cli("--context", "prod", "port-forward", "kafka-ui")
+    assert result.exit_code == 2
+    assert "kube context 'prod' not found" in result.stderr
+    assert platform["contexts"] == []  # no client was even built, so nothing was sent

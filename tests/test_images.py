@@ -33,6 +33,11 @@ KAFKA_LAYERS = Layers([29_000_000, 2_500_000])  # 31.5 MB in two layers
 fakes = [pytest.mark.fake_minikube, pytest.mark.fake_docker]
 
 
+@pytest.fixture(autouse=True)
+def _running_profile(running_minikube: FakeMinikube) -> None:
+    """Every test here starts from a running Docker-runtime profile holding only minikube's own images."""
+
+
 def _registry(fake_docker: FakeDocker, **overrides: Layers | Fails) -> None:
     for image in DEFAULTS:
         fake_docker.host.registry[image] = Layers([1_000_000, 200_000])
@@ -253,7 +258,7 @@ def test_only_missing_images_are_pulled_and_a_second_run_does_nothing(
         ["cache", "add", "docker.io/apache/kafka:4.2.0"],
         ["cache", "add", "docker.io/kafbat/kafka-ui:v1.4.2"],
     ]
-    node_env_calls = [c for c in fake_minikube.calls() if c[0] == "docker-env"]
+    node_env_calls = [c for c in fake_minikube.calls if c[0] == "docker-env"]
     assert node_env_calls == [["docker-env", "--shell", "none", "-p", "minikube"]]
 
     listed = json.loads(run_cli("images", "list", "-o", "json").stdout)
@@ -300,7 +305,7 @@ def test_image_in_node_but_not_cached_is_only_added_to_the_cache(
     assert result.exit_code == 0, result.stderr
     assert fake_docker.pulls() == [] and fake_docker.loads() == []
     assert fake_minikube.mutations() == [["cache", "add", "docker.io/fluent/fluentd:v1.19.1-debian-2.0"]]
-    assert not any(c[0] == "docker-env" for c in fake_minikube.calls())  # the node is not needed
+    assert not any(c[0] == "docker-env" for c in fake_minikube.calls)  # the node is not needed
 
 
 # --- progress -------------------------------------------------------------------------------------------
@@ -573,7 +578,7 @@ def test_other_runtimes_a_failing_cache_add_does_not_stop_the_rest(
         "X Exiting due to MK_CACHE_LOAD: Failed to cache and load images: save to dir: caching images: "
         "caching image: write: no space left on device"
     ) in result.stderr.splitlines()
-    assert len(fake_minikube.state()["cache"]) == 4
+    assert len(fake_minikube.state["cache"]) == 4
 
 
 # --- the function `up` calls ----------------------------------------------------------------------------

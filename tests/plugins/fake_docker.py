@@ -18,7 +18,6 @@ helpers, platforms, API version negotiation, TLS, timeouts, and connection loss 
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -113,15 +112,8 @@ class MinikubeNodeStore(_Store):
         return self.minikube.node(self.profile)
 
     def add(self, ref: str) -> None:
-        import fcntl
-
-        with open(self.minikube.state_file, "r+") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            state = json.load(f)
+        with self.minikube.edit() as state:
             state["node"].setdefault(self.profile, []).append(ref)
-            f.seek(0)
-            f.truncate()
-            json.dump(state, f)
 
 
 class _Image:

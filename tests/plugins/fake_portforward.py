@@ -94,7 +94,7 @@ class FakeCluster:
         return self.pod
 
     def opener(self) -> Stream:
-        """Fake at the portforward boundary: what `kube.ServiceOpener` returns, minus Kubernetes."""
+        """Fake at the portforward boundary: what `portforward.ServiceOpener` returns, minus Kubernetes."""
         if self.failure is not None:
             raise self.failure
         pod = self.pod

@@ -1,0 +1,202 @@
+"""`platformctl doctor`: the checks for what goes wrong before it does, each passing or saying what to do.
+
+minikube and a driver on PATH, the host's memory and CPUs against the minikube settings, the kube
+context, the ports `port-forward` needs on 127.0.0.1, the server version against the security mode,
+and pinned images. A failed check never raises: the CLI prints them all, then exits 1 if any failed.
+Only the intended context is ever contacted (the same guard as `up`), and nothing is started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from platformctl import render
+from platformctl.errors import PlatformError
+from platformctl.lifecycle import intended_context, target, uses_minikube
+
+if TYPE_CHECKING:
+    from platformctl.settings import Settings
+
+DRIVERS = {
+    "docker": "docker",
+    "podman": "podman",
+    "kvm2": "virsh",
+    "qemu2": "qemu-system-x86_64",
+    "virtualbox": "VBoxManage",
+    "hyperkit": "hyperkit",
+    "vfkit": "vfkit",
+    "parallels": "prlctl",
+    "vmware": "vmrun",
+}
+PORTS = (9092, 8080, 8081, 2379)
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+
+def _host_memory_mb() -> int | None:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def port_free(port: int) -> bool:
+    """Can something listen on 127.0.0.1:port? (SO_REUSEADDR: a TIME_WAIT leftover is not a user.)"""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def run(settings: Settings) -> list[Check]:
+    """Every check, each passing or saying what to do; never raises for a failed check."""
+    checks: list[Check] = []
+    mk = settings.minikube
+    running_profile = None
+    if uses_minikube(settings):
+        from platformctl import minikube
+
+        found_minikube = shutil.which(minikube.MINIKUBE)
+        checks.append(
+            Check("minikube", True, found_minikube)
+            if found_minikube
+            else Check(
+                "minikube",
+                False,
+                "not found on PATH",
+                "install it: https://minikube.sigs.k8s.io/docs/start/ (or use an existing cluster with --context)",
+            )
+        )
+        wanted = [mk.driver] if mk.driver else list(DRIVERS)
+        present = [d for d in wanted if d in DRIVERS and shutil.which(DRIVERS[d])]
+        if mk.driver and mk.driver not in DRIVERS:
+            present = [mk.driver] if shutil.which(mk.driver) else []
+        checks.append(
+            Check("driver", True, ", ".join(present))
+            if present
+            else Check(
+                "driver",
+                False,
+                f"no {'driver ' + mk.driver if mk.driver else 'minikube driver'} found",
+                "install Docker or Podman (or kvm2/qemu), or set minikube.driver to one you have",
+            )
+        )
+        memory = _host_memory_mb()
+        if memory is not None:
+            checks.append(
+                Check("memory", True, f"host {memory} MB >= minikube.memory {mk.memory} MB")
+                if memory >= mk.memory
+                else Check(
+                    "memory",
+                    False,
+                    f"host has {memory} MB, minikube.memory asks for {mk.memory} MB",
+                    "lower minikube.memory in platformctl.yaml (and the components' resources with it)",
+                )
+            )
+        cpus = os.cpu_count() or 0
+        checks.append(
+            Check("cpus", True, f"host {cpus} >= minikube.cpus {mk.cpus}")
+            if cpus >= mk.cpus
+            else Check("cpus", False, f"host has {cpus} CPUs, minikube.cpus is {mk.cpus}", "lower minikube.cpus")
+        )
+        if found_minikube:
+            try:
+                profile = minikube.profile(mk.profile)
+                if profile is not None and profile.kubernetes_version not in (None, mk.kubernetes_version):
+                    checks.append(
+                        Check(
+                            "minikube version",
+                            False,
+                            f"profile {mk.profile!r} runs {profile.kubernetes_version}, "
+                            f"configured {mk.kubernetes_version}",
+                            f"set minikube.kubernetes-version: {profile.kubernetes_version}, or "
+                            f"`minikube delete -p {mk.profile}`",
+                        )
+                    )
+                running_profile = profile if profile is not None and profile.running else None
+            except PlatformError as e:
+                checks.append(Check("minikube profile", False, str(e), e.hint))
+
+    checks.append(_context_check(settings, running_profile is not None))
+    for port in PORTS:
+        checks.append(
+            Check(f"port {port}", True, "free on 127.0.0.1")
+            if port_free(port)
+            else Check(
+                f"port {port}",
+                False,
+                "in use on 127.0.0.1 (port-forward needs it)",
+                f"stop what listens there (`ss -ltnp 'sport = :{port}'` shows it)",
+            )
+        )
+    checks.append(_version_check(settings, running_profile is not None or not uses_minikube(settings)))
+    checks.append(_images_check(settings))
+    return checks
+
+
+def _context_check(settings: Settings, minikube_running: bool) -> Check:
+    from platformctl import kube
+
+    context, origin = intended_context(settings)
+    try:
+        names, current = kube.kubeconfig_contexts()
+    except PlatformError as e:
+        return Check("kube context", False, str(e), e.hint)
+    if context in names:
+        note = "" if current == context else f" (kubeconfig's current context is {current!r}; not used)"
+        return Check("kube context", True, f"{context!r} found{note}")
+    if uses_minikube(settings) and not minikube_running:
+        return Check("kube context", True, f"{context!r} will be created by `platformctl up` (minikube start)")
+    fix = f"`minikube update-context -p {context}`" if uses_minikube(settings) else "pass an existing --context"
+    return Check("kube context", False, f"{context!r} ({origin}) not in kubeconfig {kube.kubeconfig_path()}", fix)
+
+
+def _version_check(settings: Settings, reachable: bool) -> Check:
+    from platformctl import kube
+
+    if not reachable:
+        version = render.parse_version(settings.minikube.kubernetes_version, origin="minikube.kubernetes-version")
+        mode = render.security_mode(settings, version)
+        if mode.mechanism == "pod-security-policy":
+            return Check(
+                "security mode",
+                True,
+                f"{version}: {mode.describe()}; needs a minikube release that still starts Kubernetes {version}",
+            )
+        return Check("security mode", True, f"{version} (configured): {mode.describe()}")
+    try:
+        cluster = kube.Cluster.connect(target(settings))
+        try:
+            server = cluster.version()
+        finally:
+            cluster.close()
+        version = render.parse_version(server, origin="server version")
+    except PlatformError as e:
+        return Check("security mode", False, str(e), e.hint)
+    mode = render.security_mode(settings, version)
+    return Check("security mode", True, f"server {server}: {mode.describe()}")
+
+
+def _images_check(settings: Settings) -> Check:
+    floating = []
+    for component in render.components(settings):
+        image = component.image
+        tag = image.rsplit("/", 1)[-1].partition(":")[2] if "@" not in image else "digest"
+        if not tag or tag == "latest":
+            floating.append(f"{component.name}: {image}")
+    if floating:
+        return Check("pinned images", False, "; ".join(floating), "pin an exact tag in platformctl.yaml")
+    return Check("pinned images", True, ", ".join(c.image for c in render.components(settings)))
