@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 from platformctl.cli import app
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.plugins.etcd"]
 
 RunCli = Callable[..., Result]
 
