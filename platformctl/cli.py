@@ -22,6 +22,7 @@ from typer.exceptions import Abort, Exit, TyperException
 
 from platformctl import __version__, ui
 from platformctl.config import (
+    ENV_BOOTSTRAP_SERVER,
     ENV_CONFIG,
     ENV_CONTEXT,
     ENV_DEBUG,
@@ -30,6 +31,7 @@ from platformctl.config import (
     ENV_KUBERNETES_VERSION,
     ENV_NAMESPACE,
     ENV_OUTPUT,
+    ENV_YES,
     GlobalOptions,
     Override,
 )
@@ -110,7 +112,9 @@ def _global(
     ] = None,
     namespace: Annotated[
         str | None,
-        typer.Option("--namespace", "-n", envvar=ENV_NAMESPACE, help="Namespace of the platform [default: dev]."),
+        typer.Option(
+            "--namespace", "-n", envvar=ENV_NAMESPACE, help="Namespace of the platform [default: dev]."
+        ),
     ] = None,
     env: Annotated[
         str | None,
@@ -138,7 +142,13 @@ def _global(
     ui.reset()
     ui.set_verbosity(verbose, quiet)
     ctx.obj = GlobalOptions(
-        config=config, context=context, namespace=namespace, env=env, verbose=verbose, quiet=quiet, debug=debug
+        config=config,
+        context=context,
+        namespace=namespace,
+        env=env,
+        verbose=verbose,
+        quiet=quiet,
+        debug=debug,
     )
 
 
@@ -161,7 +171,9 @@ def render(
     ctx: typer.Context,
     out: Annotated[
         Path | None,
-        typer.Option("--out", file_okay=False, help="Write one file per component into DIR instead of stdout."),
+        typer.Option(
+            "--out", file_okay=False, help="Write one file per component into DIR instead of stdout."
+        ),
     ] = None,
     kubernetes_version: Annotated[
         str | None,
@@ -191,6 +203,277 @@ def render(
     written = rendering.write_files(result, out)
     for path in written:
         ui.info(f"wrote {path}")
+
+
+# --- topics plan / apply (issue 5) -----------------------------------------------------------------
+
+topics_app = typer.Typer(
+    cls=TyperGroup,
+    help="Declarative topics from HOCON (.conf) or YAML files: plan never writes, apply asks first.",
+    no_args_is_help=True,
+)
+app.add_typer(topics_app, name="topics")
+
+FilesArgument = Annotated[
+    list[Path],
+    typer.Argument(help="Topic files (.conf, .yaml, .yml) or directories of them.", show_default=False),
+]
+BootstrapOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap-server",
+        envvar=ENV_BOOTSTRAP_SERVER,
+        help="Kafka bootstrap address (host:port) [default: kafka.bootstrap-server].",
+    ),
+]
+SetOption = Annotated[
+    list[str],
+    typer.Option(
+        "--set",
+        help="Override one value: TOPIC.KEY=VALUE, KEY being partitions, replication-factor or a Kafka "
+        "topic config; TOPIC '*' means every topic in the files. Repeatable; applied after the files "
+        "and environment overrides, later wins.",
+    ),
+]
+AllowUnknownOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unknown-config", help="Pass config keys platformctl does not know through unchecked."
+    ),
+]
+DestructiveOption = Annotated[
+    bool,
+    typer.Option("--destructive", help="Remove config keys set on the cluster but absent from the files."),
+]
+RepartitionOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-repartition",
+        help="Allow adding partitions to compacted topics (moves keys to other partitions).",
+    ),
+]
+PruneOption = Annotated[
+    bool,
+    typer.Option(
+        "--prune",
+        help="Delete topics platformctl manages that are no longer in the files (after confirmation).",
+    ),
+]
+ClusterIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster-id",
+        help="Refuse to act unless the Kafka cluster has this id [default: kafka.cluster-id when set in "
+        "platformctl.yaml, or the files' cluster-id].",
+    ),
+]
+
+
+def _parse_sets(sets: list[str], names: list[str], allow_unknown_config: bool) -> dict[str, list[Any]]:
+    """`--set TOPIC.KEY=VALUE` items as one `cli` layer per topic (topic names may contain dots)."""
+    from platformctl import topicspec
+    from platformctl.errors import InputError, InputErrors
+
+    source = topicspec.Source("cli", "--set")
+    values: dict[str, dict[str, int | str]] = {}
+    errors: list[InputError] = []
+    for item in sets:
+        target, eq, raw = item.partition("=")
+        topic = next(
+            (n for n in sorted([*names, "*"], key=len, reverse=True) if target.startswith(n + ".")), None
+        )
+        if not eq:
+            errors.append(
+                InputError(f"expected TOPIC.KEY=VALUE (got {item!r})", path="command line", field="--set")
+            )
+            continue
+        if topic is None:
+            errors.append(
+                InputError(
+                    f"no topic in the files matches {item!r} (expected TOPIC.KEY=VALUE; TOPIC '*' means all)",
+                    path="command line",
+                    field="--set",
+                )
+            )
+            continue
+        key = target[len(topic) + 1 :]
+        value: int | str = raw
+        if key in topicspec.TOPIC_FIELDS and raw.strip().lstrip("+-").isdigit():
+            value = int(raw)
+        try:
+            value = topicspec.validate_value(key, value, allow_unknown_config=allow_unknown_config)
+        except ValueError as e:
+            errors.append(InputError(str(e), path="command line", field=f"--set {target}"))
+            continue
+        for name in names if topic == "*" else [topic]:
+            values.setdefault(name, {})[key] = value
+    InputErrors.raise_if_any(errors)
+    return {name: [topicspec.Layer(source, layer)] for name, layer in values.items()}
+
+
+def _topics_plan(
+    ctx: typer.Context,
+    files: list[Path],
+    bootstrap_server: str | None,
+    sets: list[str],
+    allow_unknown_config: bool,
+    destructive: bool,
+    allow_repartition: bool,
+    prune: bool,
+    cluster_id: str | None,
+) -> tuple[Any, Any]:
+    from platformctl import config, kafka, topics
+    from platformctl.errors import InputError
+
+    overrides = (Override("kafka.bootstrap-server", bootstrap_server, "--bootstrap-server"),)
+    settings = config.settings(_options(ctx), overrides if bootstrap_server else ())
+    specs = topics.load_files(files, allow_unknown_config=allow_unknown_config)
+    layers = _parse_sets(sets, [s.name for s in specs], allow_unknown_config)
+    server = settings.kafka.bootstrap_server
+    if not server:
+        raise InputError(
+            "no Kafka to talk to: give --bootstrap-server HOST:PORT",
+            hint=f"or set {ENV_BOOTSTRAP_SERVER}, or kafka.bootstrap-server in platformctl.yaml",
+        )
+    expected = None
+    if cluster_id:
+        expected = (cluster_id, "--cluster-id")
+    elif "cluster_id" in settings.kafka.model_fields_set:
+        expected = (settings.kafka.cluster_id, "kafka.cluster-id in the settings")
+    managed = topics.managed_topics(settings) if prune else frozenset()
+    admin = kafka.Admin(server, timeout=settings.kafka.request_timeout)
+    with ui.status(f"reading {len(specs)} topic(s) from Kafka at {server}"):
+        cluster = admin.describe([s.name for s in specs])
+    result = topics.plan(
+        specs,
+        cluster,
+        layers,
+        destructive=destructive,
+        allow_repartition=allow_repartition,
+        prune=prune,
+        managed=managed,
+        allow_unknown_config=allow_unknown_config,
+        expected_cluster_id=expected,
+    )
+    if prune and not managed:
+        ui.warn("--prune: no topic is recorded as managed by platformctl, so none will be deleted")
+    return result, admin
+
+
+def _blocked(result: Any) -> None:
+    from platformctl.errors import InputError
+
+    if result.blocked:
+        reasons = [f"{t.name}: {c.key}: {c.reason}" for t in result.blocked for c in t.changes if c.reason]
+        raise InputError(
+            f"impossible change(s), nothing applied: {reasons[0]}"
+            + (f" (and {len(reasons) - 1} more, see the plan)" if len(reasons) > 1 else ""),
+            hint="change the files or overrides as the plan says, then run again",
+        )
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+@topics_app.command("plan")
+def topics_plan(
+    ctx: typer.Context,
+    files: FilesArgument,
+    bootstrap_server: BootstrapOption = None,
+    sets: SetOption = [],  # noqa: B006 (Typer needs a list default for a repeatable option)
+    output: OutputOption = OutputFormat.text,
+    allow_unknown_config: AllowUnknownOption = False,
+    destructive: DestructiveOption = False,
+    allow_repartition: RepartitionOption = False,
+    prune: PruneOption = False,
+    cluster_id: ClusterIdOption = None,
+) -> None:
+    """Show what `apply` would change, per topic and key, with where each value came from. Never writes.
+
+    Exits 2 when a change is impossible (fewer partitions, a replication-factor change, ...).
+    """
+    from platformctl import topics
+
+    result, _ = _topics_plan(
+        ctx,
+        files,
+        bootstrap_server,
+        sets,
+        allow_unknown_config,
+        destructive,
+        allow_repartition,
+        prune,
+        cluster_id,
+    )
+    if output == OutputFormat.json:
+        ui.data_json(result.to_json())
+    else:
+        ui.data(topics.format_plan(result))
+    _blocked(result)
+
+
+@topics_app.command("apply")
+def topics_apply(
+    ctx: typer.Context,
+    files: FilesArgument,
+    bootstrap_server: BootstrapOption = None,
+    sets: SetOption = [],  # noqa: B006 (Typer needs a list default for a repeatable option)
+    output: OutputOption = OutputFormat.text,
+    allow_unknown_config: AllowUnknownOption = False,
+    destructive: DestructiveOption = False,
+    allow_repartition: RepartitionOption = False,
+    prune: PruneOption = False,
+    cluster_id: ClusterIdOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", envvar=ENV_YES, help="Apply without asking.")] = False,
+) -> None:
+    """Make the cluster match the files: create topics, add partitions, set or remove config keys.
+
+    Shows the plan and asks first (unless --yes). Topics are never deleted, except with --prune.
+    A re-run with nothing to change sends nothing.
+    """
+    from platformctl import topics
+    from platformctl.errors import InputError
+
+    result, admin = _topics_plan(
+        ctx,
+        files,
+        bootstrap_server,
+        sets,
+        allow_unknown_config,
+        destructive,
+        allow_repartition,
+        prune,
+        cluster_id,
+    )
+    if output == OutputFormat.text:
+        ui.data(topics.format_plan(result))
+    _blocked(result)
+    if not result.mutating:
+        if output == OutputFormat.json:
+            ui.data_json({"plan": result.to_json(), "applied": topics.Applied().to_json()})
+        else:
+            ui.info("nothing to change")
+        return
+    if not yes:
+        if not _interactive():
+            raise InputError(
+                "refusing to change Kafka without confirmation: stdin is not a terminal",
+                hint=f"review `platformctl topics plan`, then re-run with --yes (or {ENV_YES}=1)",
+            )
+        doomed = [t.name for t in result.topics if t.action == "prune"]
+        question = "Apply these changes?"
+        if doomed:
+            question = f"Apply these changes and DELETE {len(doomed)} topic(s) ({', '.join(doomed)})?"
+        if not typer.confirm(question, default=False, err=True):
+            ui.info("nothing applied")
+            raise typer.Exit(int(ExitCode.FAULT))
+    with ui.status("applying"):
+        done = topics.apply(result, admin)
+    if output == OutputFormat.json:
+        ui.data_json({"plan": result.to_json(), "applied": done.to_json()})
+    else:
+        ui.data(topics.format_applied(done))
 
 
 # --- overrides (issue 6) -------------------------------------------------------------------------

@@ -151,6 +151,7 @@ class TopicSpec:
     sources: Mapping[str, Source] = field(default_factory=dict)  # flat key -> where it was written
     path: str = ""  # the file that declared it
     line: int | None = None  # the line of its name
+    cluster_id: str | None = None  # the file's `cluster-id`: apply refuses any other cluster
 
     def values(self) -> dict[str, int | str]:
         """Flat view: TOPIC_FIELDS plus config keys, the shape layers use."""

@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 from platformctl.cli import app
 
-pytest_plugins: list[str] = ["tests.plugins.etcd"]
+pytest_plugins: list[str] = ["tests.plugins.etcd", "tests.plugins.tansu"]
 
 RunCli = Callable[..., Result]
 

@@ -1,0 +1,335 @@
+"""The Kafka adapter: the only module that imports confluent_kafka.
+
+Every call is batched over all topics of a run (one metadata request plus one DescribeConfigs to read the
+cluster, one CreateTopics, one CreatePartitions, one IncrementalAlterConfigs, one DeleteTopics), and waits
+are metadata polls, never fixed sleeps. Config changes go through IncrementalAlterConfigs only: the legacy
+AlterConfigs replaces a topic's whole config and silently resets every key it does not name
+(https://cwiki.apache.org/confluence/display/KAFKA/KIP-339).
+
+Client errors become `PlatformError`s here, naming the broker or the topic. Per-topic refusals (policy
+violation, invalid config, throttling) are returned as `{topic: message}` so the caller can finish what
+succeeded and report the rest; a broker that cannot be reached at all raises at once.
+
+The client is configured with short socket/connection timeouts so a dead broker fails in seconds, and
+librdkafka's own log lines go to `ui.debug` (-vv) instead of stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+
+# confluent_kafka.admin re-exports these without `__all__`, which mypy --strict reads as private.
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewPartitions,
+    NewTopic,
+    ResourceType,
+)
+
+from platformctl import ui
+from platformctl.errors import PlatformError
+
+# Sources that mean "set on this topic". Everything else (broker static/dynamic defaults, Kafka's own
+# defaults) is inherited, so it is not drift from the file.
+_TOPIC_SOURCES = frozenset({ConfigSource.DYNAMIC_TOPIC_CONFIG})
+# Apache Kafka lists every topic config in DescribeConfigs, defaults included; `segment.bytes` is always
+# among them. A broker that omits it lists only explicitly set keys (the Tansu broker does, and marks them
+# all DEFAULT_CONFIG), so there every listed key counts as set.
+_ALWAYS_LISTED = "segment.bytes"
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """One topic as the cluster reports it."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str]  # keys set on the topic itself (not inherited defaults)
+    inherited: Mapping[str, str] = field(default_factory=dict)  # broker/static defaults, for display
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    """What a plan is computed against."""
+
+    cluster_id: str | None
+    brokers: int
+    topics: Mapping[str, TopicState]  # the topics asked about that exist
+    names: frozenset[str]  # every topic name on the cluster (collisions, prune)
+
+
+@dataclass(frozen=True)
+class NewTopicRequest:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    key: str
+    value: str | None  # None: delete the key (back to the inherited default)
+
+
+class _Log(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        ui.debug(f"librdkafka: {record.getMessage()}")
+
+
+def _logger() -> logging.Logger:
+    logger = logging.getLogger("platformctl.librdkafka")
+    if not logger.handlers:
+        logger.addHandler(_Log())
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+    return logger
+
+
+class Admin:
+    """Batched admin operations against one Kafka cluster.
+
+    `client` is for tests only: an object with AdminClient's methods (see tests/fake_admin.py).
+    """
+
+    def __init__(self, bootstrap_server: str, *, timeout: float = 10.0, client: Any = None) -> None:
+        self.bootstrap_server = bootstrap_server
+        self.timeout = timeout
+        ms = max(int(timeout * 1000), 1000)
+        config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap_server,
+            "socket.timeout.ms": ms,
+            "socket.connection.setup.timeout.ms": ms,
+            "reconnect.backoff.max.ms": 1000,
+            "logger": _logger(),
+        }
+        self._client: Any = client or AdminClient(config)
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def _metadata(self) -> Any:
+        try:
+            return self._client.list_topics(timeout=self.timeout)
+        except KafkaException as e:
+            raise self._unreachable(e) from e
+
+    def _unreachable(self, e: KafkaException) -> PlatformError:
+        error = e.args[0] if e.args else None
+        reason = error.str() if isinstance(error, KafkaError) else str(e)
+        return PlatformError(
+            f"cannot reach Kafka at {self.bootstrap_server}: {reason}",
+            hint="is the broker running? check --bootstrap-server / PLATFORMCTL_BOOTSTRAP_SERVER",
+        )
+
+    def describe(self, names: Collection[str]) -> ClusterState:
+        """The cluster's view of these topics: one metadata request, one DescribeConfigs for all of them."""
+        metadata = self._metadata()
+        all_names = frozenset(metadata.topics)
+        existing = sorted(n for n in names if n in metadata.topics)
+        configs: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        if existing:
+            resources = [ConfigResource(ResourceType.TOPIC, name) for name in existing]
+            try:
+                futures = self._client.describe_configs(resources, request_timeout=self.timeout)
+            except KafkaException as e:
+                raise self._unreachable(e) from e
+            for resource, future in futures.items():
+                entries = self._result(future, f"reading the config of topic {resource.name!r}")
+                configs[resource.name] = _split_config(entries)
+        topics: dict[str, TopicState] = {}
+        for name in existing:
+            topic = metadata.topics[name]
+            if topic.error is not None:
+                raise PlatformError(f"Kafka cannot describe topic {name!r}: {_reason(topic.error)}")
+            partitions = topic.partitions
+            replicas = max((len(p.replicas) for p in partitions.values()), default=0)
+            own, inherited = configs.get(name, ({}, {}))
+            topics[name] = TopicState(name, len(partitions), replicas, own, inherited)
+        return ClusterState(
+            cluster_id=metadata.cluster_id,
+            brokers=len(metadata.brokers),
+            topics=topics,
+            names=all_names,
+        )
+
+    def _result(self, future: Any, what: str) -> Any:
+        try:
+            return future.result(timeout=self.timeout + 5)
+        except KafkaException as e:
+            raise PlatformError(f"Kafka failed {what}: {_reason(e)}") from e
+        except TimeoutError as e:
+            raise PlatformError(f"Kafka did not answer {what} within {self.timeout:g}s") from e
+
+    # -- writing (each returns {topic: why it failed}) ---------------------------------------------------
+
+    def create_topics(self, topics: Sequence[NewTopicRequest]) -> dict[str, str]:
+        if not topics:
+            return {}
+        requests = [
+            NewTopic(
+                t.name,
+                num_partitions=t.partitions,
+                replication_factor=t.replication_factor,
+                config=dict(t.config),
+            )
+            for t in topics
+        ]
+        return self._each(
+            lambda: self._client.create_topics(
+                requests, operation_timeout=self.timeout, request_timeout=self.timeout
+            ),
+            "creating",
+        )
+
+    def create_partitions(self, totals: Mapping[str, int]) -> dict[str, str]:
+        """Raise each topic's partition count to the total given (Kafka cannot lower it)."""
+        if not totals:
+            return {}
+        requests = [NewPartitions(name, total) for name, total in totals.items()]
+        return self._each(
+            lambda: self._client.create_partitions(
+                requests, operation_timeout=self.timeout, request_timeout=self.timeout
+            ),
+            "adding partitions to",
+        )
+
+    def alter_configs(self, changes: Mapping[str, Sequence[ConfigChange]]) -> dict[str, str]:
+        """One IncrementalAlterConfigs for every topic: SET named keys, DELETE removed ones, nothing else."""
+        resources = []
+        for name, topic_changes in changes.items():
+            if not topic_changes:
+                continue
+            entries = [
+                ConfigEntry(
+                    c.key,
+                    c.value,
+                    incremental_operation=AlterConfigOpType.SET
+                    if c.value is not None
+                    else AlterConfigOpType.DELETE,
+                )
+                for c in topic_changes
+            ]
+            resources.append(ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries))
+        if not resources:
+            return {}
+        return self._each(
+            lambda: self._client.incremental_alter_configs(resources, request_timeout=self.timeout),
+            "changing the config of",
+        )
+
+    def delete_topics(self, names: Collection[str]) -> dict[str, str]:
+        if not names:
+            return {}
+        return self._each(
+            lambda: self._client.delete_topics(
+                sorted(names), operation_timeout=self.timeout, request_timeout=self.timeout
+            ),
+            "deleting",
+        )
+
+    def _each(self, call: Any, verb: str) -> dict[str, str]:
+        try:
+            futures = call()
+        except KafkaException as e:
+            raise self._unreachable(e) from e
+        failures: dict[str, str] = {}
+        for key, future in futures.items():
+            name = key.name if isinstance(key, ConfigResource) else str(key)
+            try:
+                future.result(timeout=self.timeout + 5)
+            except KafkaException as e:
+                error = e.args[0] if e.args else None
+                if isinstance(error, KafkaError) and error.code() in _TRANSPORT_CODES:
+                    raise PlatformError(
+                        f"lost Kafka at {self.bootstrap_server} while {verb} topic {name!r}: {_reason(e)}",
+                        hint="re-run the same command when the broker is back: it resumes where this stopped",
+                    ) from e
+                failures[name] = f"{verb} topic {name!r}: {_reason(e)}"
+            except TimeoutError:
+                raise PlatformError(
+                    f"Kafka did not answer within {self.timeout:g}s while {verb} topic {name!r}",
+                    hint="re-run the same command: it continues where this stopped",
+                ) from None
+        return failures
+
+    # -- waiting ---------------------------------------------------------------------------------------
+
+    def wait_for(self, partitions: Mapping[str, int], gone: Collection[str] = ()) -> None:
+        """Poll metadata until each topic has (at least) its partitions and `gone` topics are absent.
+
+        CreateTopics returns when the controller has accepted the topics; brokers learn of them a moment
+        later, and a client that produces right away can still get UNKNOWN_TOPIC_OR_PART.
+        """
+        if not partitions and not gone:
+            return
+        deadline = time.monotonic() + self.timeout
+        delay = 0.02
+        while True:
+            metadata = self._metadata()
+            missing = [
+                name
+                for name, count in partitions.items()
+                if name not in metadata.topics
+                or metadata.topics[name].error is not None
+                or len(metadata.topics[name].partitions) < count
+            ]
+            lingering = [name for name in gone if name in metadata.topics]
+            if not missing and not lingering:
+                return
+            if time.monotonic() >= deadline:
+                pending = ", ".join(sorted(missing + lingering)[:5])
+                raise PlatformError(
+                    f"Kafka accepted the changes but its metadata still disagrees after {self.timeout:g}s "
+                    f"(topics: {pending})",
+                    hint="re-run the same command; it sends only what is still missing",
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+_TRANSPORT_CODES = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+    }
+)
+
+
+def _reason(error: Any) -> str:
+    if isinstance(error, KafkaException) and error.args:
+        error = error.args[0]
+    if isinstance(error, KafkaError):
+        message = error.str()
+        name = error.name()
+        return f"{name}: {message}" if message and name not in message else (message or name)
+    return str(error)
+
+
+def _split_config(entries: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """(keys set on the topic, inherited keys) from a DescribeConfigs answer; see `_ALWAYS_LISTED`."""
+    lists_defaults = _ALWAYS_LISTED in entries
+    own: dict[str, str] = {}
+    inherited: dict[str, str] = {}
+    for name, entry in entries.items():
+        if entry.value is None or entry.is_sensitive:
+            continue
+        source = getattr(entry.source, "value", entry.source)
+        if not lists_defaults or source in {s.value for s in _TOPIC_SOURCES}:
+            own[name] = entry.value
+        else:
+            inherited[name] = entry.value
+    return own, inherited

