@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -38,9 +39,11 @@ from platformctl.config import (
 from platformctl.errors import ExitCode, InputError, PlatformError
 
 if TYPE_CHECKING:
-    from platformctl.etcd import EtcdStore
+    from platformctl.etcd import EnvLock, EtcdStore
     from platformctl.overrides import Change
     from platformctl.settings import Settings
+    from platformctl.topics import EffectiveTopic
+    from platformctl.topicspec import Layer
 
 
 class OutputFormat(str, enum.Enum):
@@ -321,12 +324,16 @@ def _topics_plan(
     allow_repartition: bool,
     prune: bool,
     cluster_id: str | None,
+    etcd_endpoint: str | None = None,
+    no_overrides: bool = False,
+    lock: bool = False,
 ) -> tuple[Any, Any]:
     from platformctl import config, kafka, topics
     from platformctl.errors import InputError
 
     overrides = (Override("kafka.bootstrap-server", bootstrap_server, "--bootstrap-server"),)
-    settings = config.settings(_options(ctx), overrides if bootstrap_server else ())
+    given = (*(overrides if bootstrap_server else ()), *_etcd_override(etcd_endpoint))
+    settings = config.settings(_options(ctx), given)
     specs = topics.load_files(files, allow_unknown_config=allow_unknown_config)
     layers = _parse_sets(sets, [s.name for s in specs], allow_unknown_config)
     server = settings.kafka.bootstrap_server
@@ -340,7 +347,13 @@ def _topics_plan(
         expected = (cluster_id, "--cluster-id")
     elif "cluster_id" in settings.kafka.model_fields_set:
         expected = (settings.kafka.cluster_id, "kafka.cluster-id in the settings")
-    managed = topics.managed_topics(settings) if prune else frozenset()
+    # Environment overrides come before any contact with Kafka: if etcd is expected but unreachable, the
+    # run stops here instead of applying the files' production values to this environment.
+    env_layers, managed = _env_layers(
+        ctx, settings, [s.name for s in specs], no_overrides=no_overrides, prune=prune, lock=lock,
+        allow_unknown_config=allow_unknown_config,
+    )  # fmt: skip
+    layers = {name: [*env_layers.get(name, []), *layers.get(name, [])] for name in {*env_layers, *layers}}
     admin = kafka.Admin(server, timeout=settings.kafka.request_timeout)
     with ui.status(f"reading {len(specs)} topic(s) from Kafka at {server}"):
         cluster = admin.describe([s.name for s in specs])
@@ -388,6 +401,8 @@ def topics_plan(
     allow_repartition: RepartitionOption = False,
     prune: PruneOption = False,
     cluster_id: ClusterIdOption = None,
+    etcd_endpoint: EtcdEndpointOption = None,
+    no_overrides: NoOverridesOption = False,
 ) -> None:
     """Show what `apply` would change, per topic and key, with where each value came from. Never writes.
 
@@ -405,6 +420,8 @@ def topics_plan(
         allow_repartition,
         prune,
         cluster_id,
+        etcd_endpoint,
+        no_overrides,
     )
     if output == OutputFormat.json:
         ui.data_json(result.to_json())
@@ -425,6 +442,8 @@ def topics_apply(
     allow_repartition: RepartitionOption = False,
     prune: PruneOption = False,
     cluster_id: ClusterIdOption = None,
+    etcd_endpoint: EtcdEndpointOption = None,
+    no_overrides: NoOverridesOption = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", envvar=ENV_YES, help="Apply without asking.")] = False,
 ) -> None:
     """Make the cluster match the files: create topics, add partitions, set or remove config keys.
@@ -445,6 +464,9 @@ def topics_apply(
         allow_repartition,
         prune,
         cluster_id,
+        etcd_endpoint,
+        no_overrides,
+        lock=True,
     )
     if output == OutputFormat.text:
         ui.data(topics.format_plan(result))
@@ -469,7 +491,10 @@ def topics_apply(
             ui.info("nothing applied")
             raise typer.Exit(int(ExitCode.FAULT))
     with ui.status("applying"):
-        done = topics.apply(result, admin)
+        recorder = _AppliedRecorder.of(ctx)
+        done = topics.apply(result, admin, on_applied=recorder)
+    if recorder is not None:
+        recorder.finish(done.pruned)
     if output == OutputFormat.json:
         ui.data_json({"plan": result.to_json(), "applied": done.to_json()})
     else:
@@ -494,6 +519,13 @@ EtcdEndpointOption = Annotated[
         help="etcd client URL, e.g. http://127.0.0.1:2379 (default: etcd.endpoint in platformctl.yaml).",
     ),
 ]
+NoOverridesOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-overrides",
+        help="Do not read etcd at all: the files' values (and --set) apply as they are; no lock, no record.",
+    ),
+]
 DefaultsOption = Annotated[
     bool, typer.Option("--defaults", help="Act on the environment's topic-defaults instead of one topic.")
 ]
@@ -510,18 +542,123 @@ def _etcd_store(ctx: typer.Context, endpoint: str | None) -> tuple[Settings, Etc
     from platformctl import config
     from platformctl.etcd import EtcdStore
 
-    origin = f"--etcd-endpoint / {ENV_ETCD_ENDPOINT}"
-    given = (Override("etcd.endpoint", endpoint, origin),) if endpoint else ()
-    settings = config.settings(_options(ctx), given)
+    settings = config.settings(_options(ctx), _etcd_override(endpoint))
     if settings.etcd.endpoint is None:
         raise InputError(
             "no etcd endpoint configured",
             path="command line",
             field="--etcd-endpoint",
-            hint="pass --etcd-endpoint http://127.0.0.1:2379, set "
-            f"{ENV_ETCD_ENDPOINT}, or set etcd.endpoint in platformctl.yaml (reach the platform's etcd with `kubectl port-forward -n dev svc/etcd 2379`)",
+            hint=f"pass --etcd-endpoint http://127.0.0.1:2379, set {ENV_ETCD_ENDPOINT}, or set etcd.endpoint "
+            "in platformctl.yaml (reach the platform's etcd: `kubectl port-forward -n dev svc/etcd 2379`)",
         )
     return settings, EtcdStore(settings.etcd.endpoint)
+
+
+def _etcd_override(endpoint: str | None) -> tuple[Override, ...]:
+    origin = f"--etcd-endpoint / {ENV_ETCD_ENDPOINT}"
+    return (Override("etcd.endpoint", endpoint, origin),) if endpoint else ()
+
+
+_ETCD_RUN = "platformctl.etcd-run"  # ctx.meta key: the store, env and lock of this topics command
+
+
+@dataclass
+class _EtcdRun:
+    store: EtcdStore
+    env: str
+    lock: EnvLock | None
+
+
+def _env_layers(
+    ctx: typer.Context,
+    settings: Settings,
+    names: list[str],
+    *,
+    no_overrides: bool,
+    prune: bool,
+    lock: bool,
+    allow_unknown_config: bool,
+) -> tuple[dict[str, list[Layer]], frozenset[str]]:
+    """The etcd layers of each topic and the names `--prune` may delete, for `topics plan/apply`.
+
+    With `lock`, the environment lock is taken first and held until the command ends (success, error
+    or Ctrl-C: the command context releases it).
+    """
+    from platformctl import overrides
+    from platformctl.etcd import EtcdStore
+
+    env = settings.env
+    if no_overrides or settings.etcd.endpoint is None:
+        if prune:
+            raise InputError(
+                "needs the applied records in etcd (only topics platformctl applied may be deleted)",
+                path="command line",
+                field="--prune",
+                hint="give --etcd-endpoint and drop --no-overrides",
+            )
+        if no_overrides:
+            ui.info(f"environment {env!r}: overrides not read (--no-overrides); the files' values apply")
+        else:
+            ui.warn(
+                f"no etcd endpoint configured: overrides of environment {env!r} were not read and the "
+                f"files' values apply (give --etcd-endpoint or {ENV_ETCD_ENDPOINT} to read them, "
+                "--no-overrides to say this is intended)"
+            )
+        return {}, frozenset()
+    store = EtcdStore(settings.etcd.endpoint)
+    held = ctx.with_resource(store.lock(env)) if lock else None
+    layers = overrides.layers_for(store, env, names, allow_unknown_config=allow_unknown_config)
+    managed = frozenset(store.applied(env)) if prune else frozenset()
+    ctx.meta[_ETCD_RUN] = _EtcdRun(store, env, held)
+    refs = sorted({f"{layer.source.ref}@{layer.source.revision}" for ls in layers.values() for layer in ls})
+    ui.detail(f"environment {env!r} overrides from etcd at {store.endpoint}: {', '.join(refs) or 'none'}")
+    return layers, managed
+
+
+class _AppliedRecorder:
+    """`on_applied` for `topics.apply`: records each applied topic in etcd, for `--prune` and audits.
+
+    A failed record must not hide what Kafka already did, so failures are collected and reported after
+    the apply finished (the Kafka changes are kept; re-recording needs a change or a re-create).
+    """
+
+    def __init__(self, run: _EtcdRun) -> None:
+        self.run = run
+        self.failed: list[str] = []
+
+    @classmethod
+    def of(cls, ctx: typer.Context) -> _AppliedRecorder | None:
+        run = ctx.meta.get(_ETCD_RUN)
+        if not isinstance(run, _EtcdRun):
+            return None
+        if run.lock is not None:
+            run.lock.check()
+        return cls(run)
+
+    def __call__(self, topic: EffectiveTopic, digest: str) -> None:
+        spec: dict[str, Any] = {
+            "partitions": topic.partitions,
+            "replication-factor": topic.replication_factor,
+        }
+        if topic.config:
+            spec["config"] = dict(sorted(topic.config.items()))
+        try:
+            self.run.store.record_applied(self.run.env, topic.name, spec, digest)
+        except PlatformError as e:
+            self.failed.append(f"{topic.name} ({e})")
+
+    def finish(self, pruned: list[str]) -> None:
+        for name in pruned:
+            try:
+                self.run.store.forget_applied(self.run.env, name)
+            except PlatformError as e:
+                self.failed.append(f"{name} ({e})")
+        if self.failed:
+            raise PlatformError(
+                f"applied to Kafka, but could not update the applied records in etcd for {self.failed[0]}"
+                + (f" and {len(self.failed) - 1} more" if len(self.failed) > 1 else ""),
+                hint="the Kafka changes are kept; check etcd and run `topics apply` again",
+            )
 
 
 def _split_target(args: list[str], defaults: bool) -> tuple[str | None, list[str]]:
