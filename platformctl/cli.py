@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from platformctl.topicspec import Layer
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     text = "text"
     json = "json"
 
@@ -189,7 +189,8 @@ def render(
     ] = None,
 ) -> None:
     """Print the manifests `up` would apply, in apply order. Works with no cluster."""
-    from platformctl import config, render as rendering
+    from platformctl import config
+    from platformctl import render as rendering
 
     options = _options(ctx)
     settings = config.settings(options)
