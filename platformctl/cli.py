@@ -260,7 +260,8 @@ PruneOption = Annotated[
     bool,
     typer.Option(
         "--prune",
-        help="Delete topics platformctl manages that are no longer in the files (after confirmation).",
+        help="Delete topics that platformctl applied (its records in etcd) and that are no longer in the "
+        "files (after confirmation).",
     ),
 ]
 ClusterIdOption = Annotated[

@@ -34,6 +34,9 @@ from platformctl.errors import InputError, PlatformError
 ROOT = "/platformctl/envs"
 DEFAULT_PORT = 2379
 DEFAULT_TIMEOUT = 5.0
+# etcd refuses a transaction with more operations than its --max-txn-ops (default 128): "too many
+# operations in txn request" (https://etcd.io/docs/v3.5/op-guide/configuration/#--max-txn-ops).
+MAX_TXN_OPS = 128
 # Long enough that a busy laptop never loses the lock between keep-alives (sent every TTL/3), short
 # enough that a crashed apply (SIGKILL, a closed laptop lid) frees the environment within a minute.
 DEFAULT_LOCK_TTL = 30
@@ -253,6 +256,8 @@ class EtcdStore:
         at. Returns the new store revision; raises `ConflictError` (nothing written) otherwise."""
         if not writes:
             return 0
+        if len(writes) > MAX_TXN_OPS:
+            raise ValueError(f"{len(writes)} writes in one transaction; etcd allows {MAX_TXN_OPS}")
         txn = {
             "compare": [self._compare(w.key, w.expect_revision) for w in writes],
             "success": [self._request(w) for w in writes],

@@ -439,7 +439,8 @@ def load_import(path: Path, *, allow_unknown_config: bool = False) -> ImportDoc:
 
 
 def import_(store: EtcdStore, env: str, doc: ImportDoc, *, replace: bool = False) -> list[Change]:
-    """Make each entry of `doc` exactly what the file says, in one transaction (all or nothing).
+    """Make each entry of `doc` exactly what the file says, in one transaction (all or nothing) when it
+    has at most `etcd.MAX_TXN_OPS` changed entries.
 
     With `replace`, entries the file does not mention are deleted too, so the environment ends up
     exactly as exported. Unchanged entries are not written; a concurrent writer fails the whole import.
@@ -462,5 +463,21 @@ def import_(store: EtcdStore, env: str, doc: ImportDoc, *, replace: bool = False
             etcd.Write(key, to_document(after) if after else None, stored.revision if stored else 0)
         )
         changes.append(Change(target=target, key=key, before=before, after=after))
-    revision = store.write(writes)
-    return [Change(c.target, c.key, c.before, c.after, revision) for c in changes]
+    # One transaction when etcd allows it (up to MAX_TXN_OPS entries): all or nothing. A larger import
+    # goes in chunks, each all-or-nothing; a conflict says how far it got, and a re-run finishes it
+    # (entries already as the file says are skipped).
+    done: list[Change] = []
+    size = etcd.MAX_TXN_OPS
+    for start in range(0, len(writes), size):
+        try:
+            revision = store.write(writes[start : start + size])
+        except etcd.ConflictError as e:
+            if not done:
+                raise
+            raise etcd.ConflictError(
+                f"{e.message.replace('; nothing was written', '')}; the first {len(done)} of {len(writes)} "
+                f"entries were written (etcd takes at most {size} per transaction), the rest were not",
+                hint="run the import again: entries that already match the file are skipped",
+            ) from e
+        done += [Change(c.target, c.key, c.before, c.after, revision) for c in changes[start : start + size]]
+    return done

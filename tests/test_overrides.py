@@ -25,9 +25,7 @@ def cli(run_cli: RunCli, etcd_endpoint: str, etcd_env: str) -> RunCli:
     """`platformctl --env <fresh env> ...` with the test etcd as PLATFORMCTL_ETCD_ENDPOINT."""
 
     def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
-        return run_cli(
-            "--env", etcd_env, *args, env={"PLATFORMCTL_ETCD_ENDPOINT": etcd_endpoint, **(env or {})}
-        )
+        return run_cli("--env", etcd_env, *args, env={"PLATFORMCTL_ETCD_ENDPOINT": etcd_endpoint, **(env or {})})
 
     return invoke
 
@@ -94,9 +92,7 @@ def test_set_get_unset_list(cli: RunCli, store: etcd.EtcdStore, etcd_env: str) -
     assert "has no overrides" in result.stderr
 
 
-def test_a_rerun_with_nothing_changed_writes_nothing(
-    cli: RunCli, store: etcd.EtcdStore, etcd_env: str
-) -> None:
+def test_a_rerun_with_nothing_changed_writes_nothing(cli: RunCli, store: etcd.EtcdStore, etcd_env: str) -> None:
     assert cli("overrides", "set", "--defaults", "replication-factor=1").exit_code == 0
     before = store.get(etcd.topic_defaults_key(etcd_env))
     result = cli("overrides", "set", "--defaults", "replication-factor=1")
@@ -159,9 +155,7 @@ def test_bad_command_lines(cli: RunCli, args: tuple[str, ...], message: str) -> 
     assert message in result.stderr
 
 
-def test_unknown_config_only_with_allow_unknown_config(
-    cli: RunCli, store: etcd.EtcdStore, etcd_env: str
-) -> None:
+def test_unknown_config_only_with_allow_unknown_config(cli: RunCli, store: etcd.EtcdStore, etcd_env: str) -> None:
     assert cli("overrides", "set", "orders", "vendor.setting=x").exit_code == 2
     assert cli("overrides", "set", "orders", "vendor.setting=x", "--allow-unknown-config").exit_code == 0
     assert raw(store, etcd.topic_key(etcd_env, "orders")) == {"config": {"vendor.setting": "x"}}
@@ -227,9 +221,7 @@ def test_seed_writes_only_when_absent(cli: RunCli, store: etcd.EtcdStore, etcd_e
     assert f"seeded {key}: replication-factor=1, min.insync.replicas=1" in result.stderr
     assert raw(store, key) == {"replication-factor": 1, "config": {"min.insync.replicas": "1"}}
 
-    assert (
-        cli("overrides", "set", "--defaults", "replication-factor=2", "min.insync.replicas=2").exit_code == 0
-    )
+    assert cli("overrides", "set", "--defaults", "replication-factor=2", "min.insync.replicas=2").exit_code == 0
     revision = store.get(key).mod_revision  # type: ignore[union-attr]
     result = cli("overrides", "seed")
     assert result.exit_code == 0
@@ -274,9 +266,7 @@ def test_import_replaces_listed_entries_and_with_replace_deletes_the_rest(
     file = tmp_path / "o.yaml"
     file.write_text("topics:\n  orders:\n    partitions: 8\n")
     assert cli("overrides", "import", str(file)).exit_code == 0
-    assert raw(store, etcd.topic_key(etcd_env, "orders")) == {
-        "partitions": 8
-    }  # the whole entry, as the file says
+    assert raw(store, etcd.topic_key(etcd_env, "orders")) == {"partitions": 8}  # the whole entry, as the file says
     assert raw(store, etcd.topic_key(etcd_env, "clicks")) == {"partitions": 2}
     assert cli("overrides", "import", "--replace", str(file)).exit_code == 0
     assert store.get(etcd.topic_key(etcd_env, "clicks")) is None
@@ -362,3 +352,36 @@ def test_a_hand_edited_invalid_value_in_etcd_is_an_input_error(store: etcd.EtcdS
         overrides.layers_for(store, etcd_env, ["orders"])
     assert f"{key}: replication-factor: must be at least 1 (got 0)" in str(caught.value)
     assert f"{key}: config.retention.ms: must be an integer" in str(caught.value)
+
+
+def test_an_import_larger_than_one_etcd_transaction_goes_in_chunks(
+    store: etcd.EtcdStore, etcd_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """etcd refuses more than 128 operations per transaction: a bigger import is chunked, and a conflict
+    in a later chunk says how far it got; a re-run finishes it."""
+    count = etcd.MAX_TXN_OPS + 5
+    file = tmp_path / "big.json"
+    file.write_text(json.dumps({"topics": {f"t{i:03d}": {"partitions": 2} for i in range(count)}}))
+    doc = overrides.load_import(file)
+    real_write = etcd.EtcdStore.write
+    calls: list[int] = []
+
+    def write_with_a_rival(self: etcd.EtcdStore, writes: Any) -> int:
+        calls.append(len(writes))
+        if len(calls) == 2:  # another terminal writes an entry of the second chunk first
+            rival = etcd.Write(etcd.topic_key(etcd_env, f"t{count - 1:03d}"), {"partitions": 9}, 0)
+            real_write(etcd.EtcdStore(self.endpoint), [rival])
+        return real_write(self, writes)
+
+    monkeypatch.setattr(etcd.EtcdStore, "write", write_with_a_rival)
+    with pytest.raises(etcd.ConflictError) as caught:
+        overrides.import_(store, etcd_env, doc)
+    monkeypatch.undo()
+    assert calls == [etcd.MAX_TXN_OPS, 5]
+    assert f"the first {etcd.MAX_TXN_OPS} of {count} entries were written" in str(caught.value)
+    assert len(store.list(etcd.topics_prefix(etcd_env))) == etcd.MAX_TXN_OPS + 1
+
+    changes = overrides.import_(store, etcd_env, doc)  # the re-run finishes, skipping what matches
+    assert [c.target.topic for c in changes] == [f"t{i:03d}" for i in range(etcd.MAX_TXN_OPS, count)]
+    assert all(e.value == {"partitions": 2} for e in store.list(etcd.topics_prefix(etcd_env)))
+    assert overrides.import_(store, etcd_env, doc) == []
