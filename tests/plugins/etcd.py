@@ -65,8 +65,8 @@ class EtcdServer:
             "--unsafe-no-fsync",
             "--log-level", "warn",
         ]  # fmt: skip
-        log = (self.data_dir.parent / "etcd.log").open("ab")
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with (self.data_dir.parent / "etcd.log").open("ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self._wait_ready()
 
     def _wait_ready(self) -> None:
