@@ -42,7 +42,6 @@ from platformctl.topicspec import Layer, Source, TopicSpec
 
 if TYPE_CHECKING:
     from platformctl.kafka import Admin, ClusterState
-    from platformctl.settings import Settings
 
 __all__ = [
     "Applied",
@@ -627,12 +626,3 @@ def format_applied(done: Applied) -> str:
     lines.append(f"applied: {len(done.created)} created, {changed} changed, {len(done.pruned)} deleted")
     return "\n".join(lines)
 
-
-def managed_topics(settings: Settings) -> frozenset[str]:
-    """Names of the topics platformctl records as its own, the only ones `--prune` may delete.
-
-    platformctl keeps no such record yet (environment overrides in etcd will), so this is empty and
-    `--prune` deletes nothing; callers with their own record pass `managed=` to `plan` directly.
-    """
-    del settings
-    return frozenset()

@@ -22,6 +22,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.fake_kube",
     "tests.plugins.fake_portforward",
     "tests.plugins.tansu",
+    "tests.plugins.etcd",
 ]
 
 RunCli = Callable[..., Result]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from platformctl import topics
+from platformctl.etcd import EtcdStore
 from platformctl.kafka import Admin
 from platformctl.topicspec import Layer, Source
 from tests.conftest import RunCli
@@ -136,39 +137,48 @@ def test_plan_json_shows_every_source_and_what_it_replaced(tansu: Tansu, tmp_pat
 
 
 def test_prune_deletes_only_managed_topics_after_confirmation(
-    run_cli: RunCli, tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_cli: RunCli,
+    tansu: Tansu,
+    kafka_calls: KafkaCalls,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    etcd_endpoint: str,
+    etcd_env: str,
 ) -> None:
     keep = _write(tmp_path, "keep.yaml", "topic: {name: prune-keep, partitions: 1, replication-factor: 1}\n")
-    both = _write(
-        tmp_path,
-        "both.yaml",
-        "topics:\n  - {name: prune-gone, partitions: 1, replication-factor: 1}\n"
-        "  - {name: prune-foreign, partitions: 1, replication-factor: 1}\n",
+    gone = _write(tmp_path, "gone.yaml", "topic: {name: prune-gone, partitions: 1, replication-factor: 1}\n")
+    foreign = _write(
+        tmp_path, "foreign.yaml", "topic: {name: prune-foreign, partitions: 1, replication-factor: 1}\n"
     )
-    server = ("--bootstrap-server", tansu.bootstrap)
-    assert run_cli("topics", "apply", str(keep), str(both), *server, "--yes").exit_code == 0
-    monkeypatch.setattr(topics, "managed_topics", lambda settings: frozenset({"prune-keep", "prune-gone"}))
+    server = ("--bootstrap-server", tansu.bootstrap, "--etcd-endpoint", etcd_endpoint)
+    # platformctl records what it applies in etcd; a topic applied without etcd is not recorded, so it is
+    # not platformctl's to delete.
+    applied = run_cli("--env", etcd_env, "topics", "apply", str(keep), str(gone), *server, "--yes")
+    assert applied.exit_code == 0
+    unrecorded = ("--bootstrap-server", tansu.bootstrap, "--no-overrides", "--yes")
+    assert run_cli("topics", "apply", str(foreign), *unrecorded).exit_code == 0
     kafka_calls.calls.clear()
 
-    without = run_cli("topics", "apply", str(keep), *server, "--yes")  # no --prune: nothing is deleted
+    without = run_cli("--env", etcd_env, "topics", "apply", str(keep), *server, "--yes")  # no --prune
     assert without.exit_code == 0 and kafka_calls.calls == []
-    refused = run_cli("topics", "apply", str(keep), *server, "--prune")  # not a terminal, no --yes
+    refused = run_cli("--env", etcd_env, "topics", "apply", str(keep), *server, "--prune")  # no tty, no --yes
     assert refused.exit_code == 2
     assert "refusing to change Kafka without confirmation" in refused.stderr
     monkeypatch.setattr("platformctl.cli._interactive", lambda: True)
-    declined = run_cli("topics", "apply", str(keep), *server, "--prune", input="n\n")
+    declined = run_cli("--env", etcd_env, "topics", "apply", str(keep), *server, "--prune", input="n\n")
     assert declined.exit_code == 1
     assert "DELETE 1 topic(s) (prune-gone)?" in declined.stderr
     assert kafka_calls.calls == []
     assert {"prune-gone", "prune-foreign"} <= _state(tansu).names
 
-    accepted = run_cli("topics", "apply", str(keep), *server, "--prune", input="y\n")
+    accepted = run_cli("--env", etcd_env, "topics", "apply", str(keep), *server, "--prune", input="y\n")
     assert accepted.exit_code == 0, accepted.stderr
     assert "deleted prune-gone" in accepted.stdout
     assert kafka_calls.calls == ["delete_topics"]
     names = _state(tansu).names
     assert "prune-gone" not in names
     assert {"prune-keep", "prune-foreign"} <= names  # never managed: never touched
+    assert sorted(EtcdStore(etcd_endpoint).applied(etcd_env)) == ["prune-keep"]  # the record goes too
 
 
 def test_interrupted_apply_converges_on_rerun(
