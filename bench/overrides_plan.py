@@ -8,52 +8,65 @@ an override entry in etcd for every topic (plus topic-defaults), it measures:
   4. the naive alternative: one etcd GET per topic.
 Absolute times drift on shared machines; the ratios are the result.
 
-    .venv/bin/python bench/overrides_plan.py [--topics 500] [--runs 5]
+Given `--etcd-endpoint` and `--bootstrap-server` (as `bench/run` does) it uses those; otherwise it starts
+its own etcd and broker with the test suite's starters (`tests.plugins.etcd`, `tests.plugins.tansu`).
+
+    .venv/bin/python bench/overrides_plan.py [--topics 500] [--runs 5] [--etcd-endpoint URL]
+        [--bootstrap-server HOST:PORT] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import contextlib
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.report import Row, emit_json, median_time
 from platformctl import etcd, overrides
 from tests.plugins.etcd import EtcdServer
 from tests.plugins.tansu import Tansu, free_port
 
 
-def median_time(fn: Callable[[], object], runs: int) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+@contextlib.contextmanager
+def components(etcd_endpoint: str | None, bootstrap: str | None, base: Path) -> Iterator[tuple[str, str]]:
+    """(etcd endpoint, bootstrap server): the ones given, or ones started here and stopped after."""
+    with contextlib.ExitStack() as stack:
+        if etcd_endpoint is None:
+            server = EtcdServer(data_dir=base / "etcd")
+            server.start()
+            stack.callback(server.stop)
+            etcd_endpoint = server.endpoint
+        if bootstrap is None:
+            broker = Tansu(free_port())
+            broker.start()
+            stack.callback(broker.stop)
+            bootstrap = broker.bootstrap
+        yield etcd_endpoint, bootstrap
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--topics", type=int, default=500)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--etcd-endpoint", help="use this etcd instead of starting one")
+    parser.add_argument("--bootstrap-server", help="use this Kafka broker instead of starting one")
+    parser.add_argument("--json", action="store_true", help="print one JSON object for bench/run")
     options = parser.parse_args()
     names = [f"bench-topic-{i:05d}" for i in range(options.topics)]
     platformctl = Path(sys.executable).parent / "platformctl"
+    env = f"bench-{uuid.uuid4().hex[:8]}"  # a fresh environment: a shared etcd may hold earlier runs
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        server = EtcdServer(data_dir=base / "etcd")
-        broker = Tansu(free_port())
-        server.start()
-        broker.start()
-        try:
-            store = etcd.EtcdStore(server.endpoint)
-            overrides.seed(store, "bench")
-            writes = [etcd.Write(etcd.topic_key("bench", n), {"config": {"retention.ms": "60000"}}, 0) for n in names]
+        with components(options.etcd_endpoint, options.bootstrap_server, base) as (endpoint, bootstrap):
+            store = etcd.EtcdStore(endpoint)
+            overrides.seed(store, env)
+            writes = [etcd.Write(etcd.topic_key(env, n), {"config": {"retention.ms": "60000"}}, 0) for n in names]
             for start in range(0, len(writes), etcd.MAX_TXN_OPS):
                 store.write(writes[start : start + etcd.MAX_TXN_OPS])
             file = base / "topics.yaml"
@@ -61,19 +74,22 @@ def main() -> None:
             for name in names:
                 lines += [f"  - name: {name}", "    partitions: 1", "    replication-factor: 3"]
             file.write_text("\n".join(lines) + "\n")
-            common = [str(platformctl), "--env", "bench", "topics", "plan", str(file),
-                      "--bootstrap-server", broker.bootstrap]  # fmt: skip
+            common = [str(platformctl), "--env", env, "topics", "plan", str(file), "--bootstrap-server", bootstrap]
 
             def plan(*extra: str) -> None:
                 subprocess.run([*common, *extra], check=True, capture_output=True)
 
-            with_etcd = median_time(lambda: plan("--etcd-endpoint", server.endpoint), options.runs)
+            with_etcd = median_time(lambda: plan("--etcd-endpoint", endpoint), options.runs)
             without = median_time(lambda: plan("--no-overrides", "--set", "*.replication-factor=1"), options.runs)
-            layered = median_time(lambda: overrides.layers_for(store, "bench", names), options.runs)
-            naive = median_time(lambda: [store.get(etcd.topic_key("bench", n)) for n in names], options.runs)
-        finally:
-            broker.stop()
-            server.stop()
+            layered = median_time(lambda: overrides.layers_for(store, env, names), options.runs)
+            naive = median_time(lambda: [store.get(etcd.topic_key(env, n)) for n in names], options.runs)
+    if options.json:
+        rows = [
+            Row(f"topics plan, {options.topics} topics: etcd overrides vs --no-overrides", with_etcd, without, "s"),
+            Row("overrides.layers_for (2 range reads) vs one GET per topic", layered, naive, "s"),
+        ]
+        emit_json("overrides_plan", rows, topics=options.topics, runs=options.runs)
+        return
     print(f"{options.topics} topics, median of {options.runs} runs")
     print(f"  topics plan with etcd overrides   {with_etcd * 1000:8.1f} ms")
     print(f"  topics plan --no-overrides        {without * 1000:8.1f} ms")

@@ -18,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.report import Row, emit_json
+
 _COMMANDS = r"""
 import json
 from typer.main import get_command
@@ -75,7 +78,9 @@ def main() -> None:
     args = parser.parse_args()
     result = measure(args.runs)
     if args.json:
-        print(json.dumps(result))
+        ours, floor = result["platformctl_ms"], result["typer_floor_ms"]
+        rows = [Row("platformctl --help vs minimal Typer app", ours, floor, "ms")]
+        emit_json("startup", rows, runs=args.runs)
     else:
         print(
             f"platformctl --help {result['platformctl_ms']:.0f} ms, "

@@ -8,7 +8,10 @@ Against the real Tansu broker (a fresh one per measurement, storage in memory), 
   4. a no-op re-apply of the same file (describe only; no mutating request).
 Absolute times drift on shared machines; the ratios, measured side by side, are the result.
 
-    .venv/bin/python bench/topics_apply.py [--topics 1000]
+Each measurement gets a fresh, empty broker (started with the test suite's `tests.plugins.tansu` code):
+on a shared broker, later measurements would pay for the topics earlier ones created.
+
+    .venv/bin/python bench/topics_apply.py [--topics 1000] [--json]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.report import Row, emit_json
 from tests.plugins.tansu import Tansu, free_port
 
 QUIET = logging.getLogger("bench.librdkafka")
@@ -52,7 +56,9 @@ def timed(fn: Callable[[], None]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--topics", type=int, default=1000)
-    count = parser.parse_args().topics
+    parser.add_argument("--json", action="store_true", help="print one JSON object for bench/run")
+    options = parser.parse_args()
+    count = options.topics
     names = [f"bench-topic-{i:05d}" for i in range(count)]
     platformctl = Path(sys.executable).parent / "platformctl"
     broker = Tansu(free_port())
@@ -63,7 +69,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "topics.yaml"
         topic_file(path, names)
-        apply = [str(platformctl), "-q", "topics", "apply", str(path), "--yes", "--bootstrap-server"]
+        apply = [str(platformctl), "-q", "topics", "apply", str(path), "--yes", "--no-overrides", "--bootstrap-server"]
 
         def run_apply() -> None:
             subprocess.run([*apply, broker.bootstrap], check=True, stdout=subprocess.DEVNULL)
@@ -81,7 +87,7 @@ def main() -> None:
                 for future in client.create_topics(new_topics(), operation_timeout=30).values():
                     future.result()
 
-            results["raw batched create_topics"] = timed(raw_batched)
+            results["raw batched"] = timed(raw_batched)
 
             broker.restart()
             client = AdminClient({"bootstrap.servers": broker.bootstrap, "logger": QUIET})
@@ -95,11 +101,19 @@ def main() -> None:
         finally:
             broker.stop()
 
+    apply_s = results["platformctl topics apply"]
+    if options.json:
+        rows = [
+            Row(f"apply {count:,} new topics vs raw batched create_topics", apply_s, results["raw batched"], "s"),
+            Row(f"apply {count:,} new topics vs one create_topics per topic", apply_s, results["one by one"], "s"),
+            Row("no-op re-apply vs the first apply", results["no-op re-apply"], apply_s, "s"),
+        ]
+        emit_json("topics_apply", rows, topics=count)
+        return
     print(f"{count} topics against Tansu at 127.0.0.1 (one run, side by side)")
     for label, seconds in results.items():
         print(f"  {label:28s} {seconds:8.3f} s")
-    apply_s = results["platformctl topics apply"]
-    print(f"  ratio apply / raw batched:    {apply_s / results['raw batched create_topics']:.2f}x")
+    print(f"  ratio apply / raw batched:    {apply_s / results['raw batched']:.2f}x")
     print(f"  ratio one-by-one / apply:     {results['one by one'] / apply_s:.2f}x")
     print(f"  ratio no-op re-apply / apply: {results['no-op re-apply'] / apply_s:.2f}x")
 
