@@ -61,12 +61,20 @@ class InputError(PlatformError):
         if self.path is not None:
             where = self.path if self.line is None else f"{self.path}:{self.line}"
         if self.field:
-            where = f"{where}: {self.field}" if where else self.field
+            field = _printable(self.field)
+            where = f"{where}: {field}" if where else field
         return where
 
     def __str__(self) -> str:
         where = self.location()
         return f"{where}: {self.message}" if where else self.message
+
+
+def _printable(text: str) -> str:
+    """Control characters escaped, so a key like "a\\nb" from a file cannot break the one-line message."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class WrongTargetError(InputError):

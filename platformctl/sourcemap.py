@@ -62,8 +62,13 @@ def loads(text: str, path: str | Path) -> tuple[Any, LineMap]:
         line = mark.line + 1 if mark is not None else None
         problem = e.problem or e.context or "invalid YAML"
         raise InputError(f"invalid YAML: {problem}", path=path, line=line) from e
+    except yaml.reader.ReaderError as e:  # a control character: PyYAML's message spans two lines
+        line = text.count("\n", 0, e.position) + 1
+        char = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        problem = f"unacceptable character {char}: {e.reason}"
+        raise InputError(f"invalid YAML: {problem}", path=path, line=line) from e
     except yaml.YAMLError as e:  # e.g. more than one document
-        raise InputError(f"invalid YAML: {e}", path=path) from e
+        raise InputError(f"invalid YAML: {str(e).splitlines()[0]}", path=path) from e
     lines = LineMap()
     if node is not None:
         _walk(node, (), lines)

@@ -23,6 +23,7 @@ Two quirks handled here:
 from __future__ import annotations
 
 import bisect
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -153,13 +154,45 @@ def _parse_hocon(text: str, path: Path) -> tuple[Any, LineMap]:
     from pyhocon.exceptions import ConfigException
     from pyparsing import ParseBaseException
 
+    # pyhocon only logs a warning for an `include` it cannot read and goes on without it; that would
+    # print a stray log line and then blame the file for what the include should have declared.
+    unreadable = _Collect()
+    logger = logging.getLogger("pyhocon")
+    logger.addHandler(unreadable)
+    propagate, logger.propagate = logger.propagate, False
     try:
         tree = ConfigFactory.parse_string(text, basedir=str(path.parent))
     except ParseBaseException as e:
-        raise InputError(f"invalid HOCON: {e.msg}", path=path, line=e.lineno) from e
+        raise InputError(f"invalid HOCON: {_parse_problem(e)}", path=path, line=e.lineno) from e
     except ConfigException as e:
         raise InputError(f"invalid HOCON: {e}", path=path) from e
+    finally:
+        logger.removeHandler(unreadable)
+        logger.propagate = propagate
+    if unreadable.messages:
+        first = unreadable.messages[0].rstrip(".")
+        raise InputError(f"invalid HOCON: {first[:1].lower()}{first[1:]}", path=path)
     return tree.as_plain_ordered_dict(), _hocon_lines(text)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _parse_problem(e: Any) -> str:
+    """pyparsing's message, unless it is a dump of the grammar (a key with no value after it is one)."""
+    message = str(e.msg)
+    if "\n" not in message and len(message) <= 80:
+        return message
+    found = getattr(e, "found", None) or "end of text"
+    if "'='" in message and "':'" in message:
+        return f"expected '=', ':' or '{{' after a key (found {found})"
+    return f"syntax error at column {e.col} (found {found})"
 
 
 def _topics(
