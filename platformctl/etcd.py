@@ -24,7 +24,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import etcd3gw
 from etcd3gw import exceptions as etcd_exceptions
@@ -135,21 +134,12 @@ def now() -> str:
 
 def parse_endpoint(endpoint: str, *, origin: str = "--etcd-endpoint") -> tuple[str, str, int]:
     """`http://host:port`, `https://host:port` or `host:port` -> (scheme, host, port)."""
-    text = endpoint.strip()
-    if "://" not in text:
-        text = f"http://{text}"
+    from platformctl.settings import split_etcd_endpoint
+
     try:
-        parts = urlsplit(text)
-        port = parts.port or DEFAULT_PORT
+        return split_etcd_endpoint(endpoint, default_port=DEFAULT_PORT)
     except ValueError as e:
-        raise InputError(f"not an etcd endpoint ({e})", path="command line", field=origin) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        raise InputError(
-            f"not an etcd endpoint: {endpoint!r} (expected http://HOST:PORT)",
-            path="command line",
-            field=origin,
-        )
-    return parts.scheme, parts.hostname, port
+        raise InputError(str(e), path="command line", field=origin) from None
 
 
 def _b64(data: str | bytes) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -47,6 +48,30 @@ def _kubernetes_version(value: str) -> str:
     return value if value.startswith("v") else f"v{value}"
 
 
+def split_etcd_endpoint(endpoint: str, *, default_port: int = 2379) -> tuple[str, str, int]:
+    """`http://host:port`, `https://host:port` or `host:port` -> (scheme, host, port); ValueError if not.
+
+    Here (not in the etcd adapter) so that `etcd.endpoint` in platformctl.yaml is checked with the file's
+    line, by the same rule `--etcd-endpoint` is.
+    """
+    text = endpoint.strip()
+    if "://" not in text:
+        text = f"http://{text}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port or default_port
+    except ValueError as e:
+        raise ValueError(f"not an etcd endpoint ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"not an etcd endpoint: {endpoint!r} (expected http://HOST:PORT)")
+    return parts.scheme, parts.hostname, port
+
+
+def _etcd_endpoint(value: str) -> str:
+    split_etcd_endpoint(value)
+    return value
+
+
 def _quantity(value: str) -> str:
     if not _QUANTITY.match(value):
         raise ValueError("must be a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi")
@@ -71,6 +96,7 @@ def _cluster_id(value: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+EtcdEndpoint = Annotated[str, AfterValidator(_etcd_endpoint)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 KubernetesVersion = Annotated[str, AfterValidator(_kubernetes_version)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
@@ -143,7 +169,7 @@ class KafkaUiSettings(_Model):
 class EtcdSettings(_Model):
     image: Image = "gcr.io/etcd-development/etcd:v3.6.8"
     resources: Resources = _resources("50m", "64Mi", "500m", "256Mi")
-    endpoint: str | None = None
+    endpoint: EtcdEndpoint | None = None
 
 
 class FluentdSettings(_Model):
