@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -165,23 +166,38 @@ def _parse_hocon(text: str, path: Path) -> tuple[Any, LineMap]:
     except ParseBaseException as e:
         raise InputError(f"invalid HOCON: {_parse_problem(e)}", path=path, line=e.lineno) from e
     except ConfigException as e:
-        raise InputError(f"invalid HOCON: {e}", path=path) from e
+        # pyhocon puts the position in the text ("Cannot resolve variable ${x} (line: 3, col: 16)").
+        message, line = str(e), None
+        where = _HOCON_POSITION.search(message)
+        if where:
+            message, line = message[: where.start()].rstrip(), int(where.group(1))
+        raise InputError(f"invalid HOCON: {message[:1].lower()}{message[1:]}", path=path, line=line) from e
     finally:
         logger.removeHandler(unreadable)
         logger.propagate = propagate
     if unreadable.messages:
-        first = unreadable.messages[0].rstrip(".")
-        raise InputError(f"invalid HOCON: {first[:1].lower()}{first[1:]}", path=path)
+        raise InputError(f"invalid HOCON: {unreadable.messages[0]}", path=path)
     return tree.as_plain_ordered_dict(), _hocon_lines(text)
 
 
+_HOCON_POSITION = re.compile(r"\s*\(line: (\d+), col: \d+\)")
+
+
 class _Collect(logging.Handler):
+    """pyhocon's warnings, as messages: `Cannot include file X. File does not exist...` -> `cannot include X: ...`."""
+
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        text = str(record.msg)
+        args = record.args if isinstance(record.args, tuple) else ()
+        if text.startswith("Cannot include") and args:
+            what = "URL" if "url" in text else "file"
+            self.messages.append(f"cannot include {what} {args[0]}: it does not exist or cannot be read")
+        else:
+            self.messages.append(record.getMessage())
 
 
 def _parse_problem(e: Any) -> str:
@@ -213,13 +229,15 @@ def _topics(
     entries: list[tuple[PathKey, str, Any]] = []
     if "topic" in data:
         entries.append((("topic",), "topic", data["topic"]))
+    reported = False
     if "topics" in data:
         topics = data["topics"]
         if not isinstance(topics, list):
             error(f"must be a list of topics (got {type(topics).__name__})", ("topics",), field="topics")
+            reported = True
         else:
             entries.extend((("topics", i), f"topics[{i}]", item) for i, item in enumerate(topics))
-    if not entries and all(key in _TOP_KEYS for key in data):
+    if not entries and not reported and all(key in _TOP_KEYS for key in data):
         error("no topics: expected `topic { ... }` or `topics = [ ... ]`", ())
     cluster_id = data.get("cluster-id")
     if cluster_id is not None and (not isinstance(cluster_id, str) or not cluster_id):

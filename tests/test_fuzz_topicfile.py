@@ -260,7 +260,7 @@ FOUND = [
      "{path}:4: invalid HOCON: expected '=', ':' or '{{' after a key (found '}}')"),
     ("bare-word.conf", "0", "{path}:1: invalid HOCON: expected '=', ':' or '{{' after a key (found end of text)"),
     ("missing-include.conf", 'include "nope.conf"\n',
-     "{path}: invalid HOCON: cannot include file {dir}/nope.conf. File does not exist or cannot be read"),
+     "{path}: invalid HOCON: cannot include file {dir}/nope.conf: it does not exist or cannot be read"),
     ("control-char.yaml", "topic:\n  name: \x1f\n", "{path}:2: invalid YAML: unacceptable character #x001f: "
      "special characters are not allowed"),
     ("newline-in-key.yaml", 'topic: {name: a, partitions: 1, replication-factor: 1, "x\\ry": 1}\n',
