@@ -666,20 +666,9 @@ def topics_apply(
     from platformctl import topics
     from platformctl.errors import InputError
 
-    result, admin = _topics_plan(
-        ctx,
-        files,
-        bootstrap_server,
-        sets,
-        allow_unknown_config,
-        destructive,
-        allow_repartition,
-        prune,
-        cluster_id,
-        etcd_endpoint,
-        no_overrides,
-        lock=True,
-    )
+    plan_args = (ctx, files, bootstrap_server, sets, allow_unknown_config, destructive, allow_repartition, prune,
+                 cluster_id, etcd_endpoint, no_overrides)  # fmt: skip
+    result, admin = _topics_plan(*plan_args)
     if output == OutputFormat.text:
         ui.data(topics.format_plan(result))
     _blocked(result)
@@ -702,6 +691,18 @@ def topics_apply(
         if not typer.confirm(question, default=False, err=True):
             ui.info("nothing applied")
             raise typer.Exit(int(ExitCode.FAULT))
+    if isinstance(ctx.meta.get(_ETCD_RUN), _EtcdRun):
+        # The environment lock is taken only now that there is something to apply, so a run with nothing
+        # to change (or with bad input) writes nothing to etcd; the plan is made again under the lock,
+        # and applied only if it is still the one shown.
+        shown = result.digest
+        result, admin = _topics_plan(*plan_args, lock=True)
+        if result.digest != shown:
+            raise PlatformError(
+                "the plan changed since it was shown (the environment's overrides or the topics changed "
+                "meanwhile); nothing applied",
+                hint="review `platformctl topics plan` and run again",
+            )
     with ui.status("applying"):
         recorder = _AppliedRecorder.of(ctx)
         done = topics.apply(result, admin, on_applied=recorder)

@@ -278,6 +278,8 @@ def test_second_apply_fails_naming_the_holder_while_the_first_applies(
     tansu: Tansu, tmp_path: Path,
 ) -> None:  # fmt: skip
     conf = _write(tmp_path, "lock.yaml", "topic: {name: locked-one, partitions: 1, replication-factor: 1}\n")
+    # The second apply has work of its own: an apply with nothing to change takes no lock.
+    other = _write(tmp_path, "lock2.yaml", "topic: {name: locked-two, partitions: 1, replication-factor: 1}\n")
     second: list[subprocess.CompletedProcess[str]] = []
 
     def run_second_apply(futures: Any) -> None:
@@ -285,7 +287,7 @@ def test_second_apply_fails_naming_the_holder_while_the_first_applies(
         env = {k: v for k, v in os.environ.items() if not k.startswith("PLATFORMCTL_")}
         second.append(
             subprocess.run(
-                [sys.executable, "-m", "platformctl", "--env", etcd_env, "topics", "apply", str(conf),
+                [sys.executable, "-m", "platformctl", "--env", etcd_env, "topics", "apply", str(other),
                  "--bootstrap-server", tansu.bootstrap, "--etcd-endpoint", etcd_endpoint, "--yes"],
                 capture_output=True, text=True, env=env, timeout=120, check=False,
             )
@@ -296,10 +298,11 @@ def test_second_apply_fails_naming_the_holder_while_the_first_applies(
     assert first.exit_code == 0, first.stderr
     assert len(second) == 1
     assert second[0].returncode == 1
-    message = second[0].stderr.splitlines()[0]
+    message = next(line for line in second[0].stderr.splitlines() if line.startswith("error:"))
     assert message.startswith(f"error: environment '{etcd_env}' is locked by ")
     assert f"pid {os.getpid()} (topics apply) since " in message
-    assert kafka_calls.calls == ["create_topics"]  # the second apply sent nothing
+    assert kafka_calls.calls == ["create_topics"]
+    assert "locked-two" not in Admin(tansu.bootstrap, timeout=5).describe([]).names  # the second sent nothing
     assert store.get(etcd.lock_key(etcd_env)) is None
 
 
