@@ -34,6 +34,9 @@ from tests.conftest import RunCli
 from tests.plugins.etcd import EtcdServer
 from tests.plugins.tansu import KafkaCalls, Tansu
 
+# pyhocon reports an unreadable include with the deprecated `logger.warn`; platformctl turns it into the error.
+pytestmark = pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated")
+
 CORPUS = Path(__file__).parent / "data" / "bad"
 CASES = sorted(CORPUS.glob("*.yaml"))
 KNOWN_KEYS = {"description", "args", "files", "env", "stdin", "expect"}

@@ -1,0 +1,270 @@
+"""Faults with the real components: the Kafka broker or etcd killed (SIGKILL) before, during or after a run.
+
+Each fault must end the command with ONE `error:` line, exit code 1 and no traceback, leave no lock
+behind that outlives its lease, and a re-run once the component is back must converge: every topic with
+its configs, every applied record, nothing twice, and a further re-run that sends nothing.
+
+The Tansu broker keeps topics in memory, so a restarted broker is empty: after a broker fault the re-run
+has to build everything again (which is what "converges" means there). etcd keeps its data dir, so
+after an etcd fault the re-run finds what was written before the kill.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import Result
+
+from platformctl import etcd
+from platformctl.kafka import Admin
+from tests.conftest import RunCli
+from tests.plugins.etcd import EtcdServer
+from tests.plugins.tansu import KafkaCalls, Tansu
+
+TOPICS = """\
+topics:
+  - {name: fault-a, partitions: 2, replication-factor: 1, config: {retention.ms: 60000, cleanup.policy: delete}}
+  - {name: fault-b, partitions: 3, replication-factor: 1, config: {cleanup.policy: compact}}
+"""
+EXPECTED = {
+    "fault-a": (2, {"retention.ms": "60000", "cleanup.policy": "delete"}),
+    "fault-b": (3, {"cleanup.policy": "compact"}),
+}
+
+
+def kill_broker(broker: Tansu) -> None:
+    assert broker.process is not None
+    broker.process.kill()
+    broker.process.wait()
+    broker.process = None
+
+
+def kill_etcd(server: EtcdServer) -> None:
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGKILL)
+    server.process.wait()
+    server.process = None
+
+
+@contextlib.contextmanager
+def etcd_back(server: EtcdServer) -> Iterator[None]:
+    """Whatever the test does, the session etcd runs again afterwards (same port, same data)."""
+    try:
+        yield
+    finally:
+        if server.process is None:
+            server.start()
+
+
+def errors(result: Result) -> list[str]:
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def cluster(broker: Tansu) -> dict[str, tuple[int, dict[str, str]]]:
+    state = Admin(broker.bootstrap, timeout=5).describe(list(EXPECTED))
+    return {name: (t.partitions, dict(t.config)) for name, t in state.topics.items()}
+
+
+@pytest.fixture
+def apply(run_cli: RunCli, own_tansu: Tansu, etcd_endpoint: str, etcd_env: str, tmp_path: Path) -> Any:
+    """`platformctl --env <fresh> topics apply TOPICS --yes` against this test's broker and the session etcd,
+    with a 2 s Kafka request timeout so a dead broker fails fast."""
+    settings = tmp_path / "platformctl.yaml"
+    settings.write_text("kafka:\n  request-timeout: 2\n")
+    path = tmp_path / "topics.yaml"
+    path.write_text(TOPICS)
+
+    def run() -> Result:
+        return run_cli(
+            "--config", str(settings), "--env", etcd_env, "topics", "apply", str(path), "--yes",
+            "--bootstrap-server", own_tansu.bootstrap, "--etcd-endpoint", etcd_endpoint,
+        )  # fmt: skip
+
+    return run
+
+
+def converged(apply: Any, broker: Tansu, store: etcd.EtcdStore, env: str, calls: KafkaCalls) -> None:
+    """The re-run applies everything once; the one after it sends nothing."""
+    calls.after.clear()
+    calls.calls.clear()
+    rerun = apply()
+    assert rerun.exit_code == 0, rerun.stderr
+    assert cluster(broker) == EXPECTED
+    assert sorted(store.applied(env)) == sorted(EXPECTED)
+    assert store.get(etcd.lock_key(env)) is None
+    calls.calls.clear()
+    again = apply()
+    assert again.exit_code == 0, again.stderr
+    assert calls.calls == []
+
+
+def test_broker_down_before_apply(
+    apply: Any, own_tansu: Tansu, kafka_calls: KafkaCalls, etcd_endpoint: str, etcd_env: str
+) -> None:
+    store = etcd.EtcdStore(etcd_endpoint)
+    kill_broker(own_tansu)
+    result = apply()
+    assert result.exit_code == 1
+    [line] = errors(result)
+    assert line.startswith(f"error: cannot reach Kafka at {own_tansu.bootstrap}: ")
+    assert kafka_calls.calls == []
+    assert store.applied(etcd_env) == {} and store.get(etcd.lock_key(etcd_env)) is None
+
+    own_tansu.start()
+    converged(apply, own_tansu, store, etcd_env, kafka_calls)
+
+
+def test_broker_killed_while_the_create_is_in_flight(
+    apply: Any, own_tansu: Tansu, kafka_calls: KafkaCalls, etcd_endpoint: str, etcd_env: str
+) -> None:
+    store = etcd.EtcdStore(etcd_endpoint)
+    # Killed as soon as CreateTopics is sent, before its answer: the outcome is unknown to platformctl.
+    kafka_calls.after["create_topics"] = lambda futures: kill_broker(own_tansu)
+    result = apply()
+    assert result.exit_code == 1
+    [line] = errors(result)
+    assert own_tansu.bootstrap in line, line
+    assert kafka_calls.calls == ["create_topics"]
+    assert store.applied(etcd_env) == {}  # nothing is recorded as applied that may not be
+    assert store.get(etcd.lock_key(etcd_env)) is None  # the lock was released
+
+    own_tansu.start()  # empty: Tansu keeps topics in memory
+    converged(apply, own_tansu, store, etcd_env, kafka_calls)
+
+
+def test_broker_killed_after_it_accepted_the_create(
+    apply: Any, own_tansu: Tansu, kafka_calls: KafkaCalls, etcd_endpoint: str, etcd_env: str
+) -> None:
+    store = etcd.EtcdStore(etcd_endpoint)
+
+    def accepted_then_killed(futures: Any) -> None:
+        for future in futures.values():
+            future.result()
+        kill_broker(own_tansu)
+
+    kafka_calls.after["create_topics"] = accepted_then_killed
+    result = apply()
+    assert result.exit_code == 1
+    [line] = errors(result)
+    assert own_tansu.bootstrap in line, line
+    assert store.get(etcd.lock_key(etcd_env)) is None
+
+    own_tansu.start()
+    converged(apply, own_tansu, store, etcd_env, kafka_calls)
+
+    # And once more after a successful apply: the broker dies between two runs.
+    kill_broker(own_tansu)
+    down = apply()
+    assert down.exit_code == 1 and len(errors(down)) == 1
+    own_tansu.start()
+    converged(apply, own_tansu, store, etcd_env, kafka_calls)
+
+
+def test_etcd_killed_during_overrides_set(
+    run_cli: RunCli, etcd_server: EtcdServer, etcd_endpoint: str, etcd_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = etcd.EtcdStore(etcd_endpoint)
+    key = etcd.topic_key(etcd_env, "fault-a")
+    args = ("--env", etcd_env, "overrides", "set", "fault-a", "partitions=4", "retention.ms=60000",
+            "--etcd-endpoint", etcd_endpoint)  # fmt: skip
+    write = etcd.EtcdStore.write
+
+    def killed_before_the_write(self: etcd.EtcdStore, writes: Any) -> int:
+        kill_etcd(etcd_server)  # after the read, before the compare-and-swap
+        return write(self, writes)
+
+    with etcd_back(etcd_server):
+        monkeypatch.setattr(etcd.EtcdStore, "write", killed_before_the_write)
+        result = run_cli(*args)
+        monkeypatch.undo()
+        assert result.exit_code == 1
+        assert errors(result) == [f"error: etcd at {etcd_endpoint} is unreachable"]
+
+    assert store.get(key) is None  # the write never happened
+    rerun = run_cli(*args)
+    assert rerun.exit_code == 0, rerun.stderr
+    entry = store.get(key)
+    assert entry is not None and entry.value == {"partitions": 4, "config": {"retention.ms": "60000"}}
+    again = run_cli(*args)
+    assert again.exit_code == 0 and "nothing to change" in again.stderr
+    assert store.get(key) == entry  # same revision: not written twice
+
+
+def _short_lock(monkeypatch: pytest.MonkeyPatch, ttl: int) -> None:
+    """The environment lock with a short lease, so a lock orphaned by the fault expires within the test."""
+    lock = etcd.EtcdStore.lock
+
+    def short(self: etcd.EtcdStore, env: str, **kwargs: Any) -> Any:
+        return lock(self, env, **{**kwargs, "ttl": ttl})
+
+    monkeypatch.setattr(etcd.EtcdStore, "lock", short)
+
+
+def test_etcd_killed_during_apply_holding_the_lock(
+    apply: Any, own_tansu: Tansu, kafka_calls: KafkaCalls, etcd_server: EtcdServer, etcd_endpoint: str,
+    etcd_env: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    store = etcd.EtcdStore(etcd_endpoint)
+    _short_lock(monkeypatch, ttl=2)
+    held: list[Any] = []
+
+    def kill_etcd_mid_apply(futures: Any) -> None:
+        held.append(store.get(etcd.lock_key(etcd_env)))
+        kill_etcd(etcd_server)
+
+    with etcd_back(etcd_server):
+        kafka_calls.after["create_topics"] = kill_etcd_mid_apply
+        result = apply()
+        assert result.exit_code == 1
+        [line] = errors(result)
+        assert line.startswith(
+            "error: applied to Kafka, but could not update the applied records in etcd for fault-a "
+            f"(etcd at {etcd_endpoint} is unreachable) and 1 more"
+        ), line
+    assert held[0] is not None and held[0].value["purpose"] == "topics apply"
+    assert cluster(own_tansu) == EXPECTED  # Kafka's part was done and is kept
+
+    # The lock could not be released while etcd was down; its lease runs out on its own (TTL 2 s here,
+    # 30 s by default), so no lock is left behind for good. (A re-run with nothing to change on Kafka
+    # would not even need it: it takes no lock.)
+    deadline = time.monotonic() + 30
+    while store.get(etcd.lock_key(etcd_env)) is not None:
+        assert time.monotonic() < deadline, "the orphaned lock never expired"
+        time.sleep(0.2)
+    kafka_calls.after.clear()
+    kafka_calls.calls.clear()
+    rerun = apply()
+    assert rerun.exit_code == 0, rerun.stderr
+    assert kafka_calls.calls == []  # nothing left to do on Kafka, nothing done twice
+    assert cluster(own_tansu) == EXPECTED
+    assert store.get(etcd.lock_key(etcd_env)) is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: records lost to an etcd outage are not written by a re-run with nothing to change "
+    "on Kafka, so --prune never considers those topics platformctl's",
+)
+def test_applied_records_lost_to_an_etcd_outage_come_back_on_rerun(
+    apply: Any, own_tansu: Tansu, kafka_calls: KafkaCalls, etcd_server: EtcdServer, etcd_endpoint: str,
+    etcd_env: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    store = etcd.EtcdStore(etcd_endpoint)
+    _short_lock(monkeypatch, ttl=2)
+    with etcd_back(etcd_server):
+        kafka_calls.after["create_topics"] = lambda futures: kill_etcd(etcd_server)
+        assert apply().exit_code == 1
+    deadline = time.monotonic() + 30
+    while store.get(etcd.lock_key(etcd_env)) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    kafka_calls.after.clear()
+    assert apply().exit_code == 0
+    assert sorted(store.applied(etcd_env)) == sorted(EXPECTED)
