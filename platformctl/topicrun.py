@@ -6,6 +6,7 @@ contacted. If etcd is expected but cannot be read, the run stops before Kafka in
 files' production values to this environment. An apply records each applied topic in etcd (for
 `--prune` and audits) while holding the lock.
 
+Kafka and etcd are reached as reach.py decides (the endpoint given, else a forward to the platform).
 Resources that must outlive one call (the lock, forwards) are entered on the `ExitStack` the caller
 owns, so they are released when the command ends: on success, on error and on Ctrl-C. No Typer here.
 """
@@ -18,12 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from platformctl import ui
-from platformctl.config import ENV_BOOTSTRAP_SERVER, ENV_ETCD_ENDPOINT
+from platformctl.config import ENV_ETCD_ENDPOINT
 from platformctl.errors import InputError, PlatformError
 
 if TYPE_CHECKING:
     from platformctl.etcd import EnvLock, EtcdStore
     from platformctl.kafka import Admin
+    from platformctl.reach import Platform
     from platformctl.settings import Settings
     from platformctl.topics import Applied, EffectiveTopic, Plan
     from platformctl.topicspec import Layer
@@ -64,33 +66,38 @@ def env_layers(
     settings: Settings,
     names: list[str],
     options: Options,
+    platform: Platform | None = None,
 ) -> tuple[dict[str, list[Layer]], frozenset[str], EtcdRun | None]:
     """The etcd layers of each topic, the names `--prune` may delete, and the etcd side of the run.
 
-    With `options.lock`, the environment lock is taken first and held until `stack` closes.
+    etcd is the configured endpoint, else the platform's (through a forward, see reach.py). With neither,
+    the files' values apply with a warning. With `options.lock`, the environment lock is taken first and
+    held until `stack` closes.
     """
-    from platformctl import overrides
+    from platformctl import overrides, reach
     from platformctl.etcd import EtcdStore
 
     env = settings.env
-    if options.no_overrides or settings.etcd.endpoint is None:
+    endpoint = None if options.no_overrides else reach.etcd_endpoint(stack, settings, platform)
+    if endpoint is None:
         if options.prune:
             raise InputError(
                 "needs the applied records in etcd (only topics platformctl applied may be deleted)",
                 path="command line",
                 field="--prune",
-                hint="give --etcd-endpoint and drop --no-overrides",
+                hint="give --etcd-endpoint (or run `platformctl up`) and drop --no-overrides",
             )
         if options.no_overrides:
             ui.info(f"environment {env!r}: overrides not read (--no-overrides); the files' values apply")
         else:
+            absent = platform.absent if platform is not None and platform.absent else "it has no etcd Service"
             ui.warn(
                 f"no etcd endpoint configured: overrides of environment {env!r} were not read and the "
-                f"files' values apply (give --etcd-endpoint or {ENV_ETCD_ENDPOINT} to read them, "
-                "--no-overrides to say this is intended)"
+                f"files' values apply (no platform to forward to: {absent}; give --etcd-endpoint or "
+                f"{ENV_ETCD_ENDPOINT} to read them, --no-overrides to say this is intended)"
             )
         return {}, frozenset(), None
-    store = EtcdStore(settings.etcd.endpoint)
+    store = EtcdStore(endpoint)
     held = stack.enter_context(store.lock(env)) if options.lock else None
     layers = overrides.layers_for(store, env, names, allow_unknown_config=options.allow_unknown_config)
     managed = frozenset(store.applied(env)) if options.prune else frozenset()
@@ -100,26 +107,35 @@ def env_layers(
 
 
 def prepare(stack: contextlib.ExitStack, settings: Settings, files: list[Path], options: Options) -> Prepared:
-    """Validate the inputs, read the overrides, read Kafka, and plan. Never writes to Kafka."""
-    from platformctl import kafka, topics, topicspec
+    """Validate the inputs, read the overrides, read Kafka, and plan. Never writes to Kafka.
+
+    Kafka and etcd are reached as reach.py decides; the platform is looked up once, and only when an
+    endpoint is missing. Forwards and the lock belong to `stack`.
+    """
+    from platformctl import kafka, reach, topics, topicspec
 
     specs = topics.load_files(files, allow_unknown_config=options.allow_unknown_config)
     names = [s.name for s in specs]
     layers = topicspec.parse_sets(options.sets, names, options.allow_unknown_config)
-    server = settings.kafka.bootstrap_server
-    if not server:
+    if options.prune and options.no_overrides:
         raise InputError(
-            "no Kafka to talk to: give --bootstrap-server HOST:PORT",
-            hint=f"or set {ENV_BOOTSTRAP_SERVER}, or kafka.bootstrap-server in platformctl.yaml",
+            "needs the applied records in etcd (only topics platformctl applied may be deleted)",
+            path="command line",
+            field="--prune",
+            hint="drop --no-overrides",
         )
     expected = None
     if options.cluster_id:
         expected = (options.cluster_id, "--cluster-id")
     elif "cluster_id" in settings.kafka.model_fields_set:
         expected = (settings.kafka.cluster_id, "kafka.cluster-id in the settings")
+    wants_etcd = not options.no_overrides and not settings.etcd.endpoint
+    platform = reach.locate(settings) if wants_etcd or not settings.kafka.bootstrap_server else None
+    # Opening a forward sends nothing to Kafka; a busy 9092 or a missing Kafka fails before etcd is locked.
+    server = reach.kafka_bootstrap(stack, settings, platform)
     # Environment overrides come before any contact with Kafka: if etcd is expected but unreachable, the
     # run stops here instead of applying the files' production values to this environment.
-    env_layers_, managed, run = env_layers(stack, settings, names, options)
+    env_layers_, managed, run = env_layers(stack, settings, names, options, platform)
     layers = {name: [*env_layers_.get(name, []), *layers.get(name, [])] for name in {*env_layers_, *layers}}
     admin = kafka.Admin(server, timeout=settings.kafka.request_timeout)
     with ui.status(f"reading {len(specs)} topic(s) from Kafka at {server}"):

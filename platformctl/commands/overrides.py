@@ -5,6 +5,7 @@ Logic: overrides.py (what is stored and validated), etcd.py (the client), reach.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -42,11 +43,12 @@ AllowUnknownConfigOption = Annotated[
 
 
 def _etcd_store(ctx: typer.Context, endpoint: str | None) -> tuple[Settings, EtcdStore]:
-    """The settings and a store for this command's etcd."""
+    """The settings and a store for this command's etcd (a forward to the platform's lasts as long as it)."""
     from platformctl import config, reach
 
     settings = config.settings(base.options(ctx), reach.endpoint_overrides(etcd_endpoint=endpoint))
-    return settings, reach.etcd_store(settings)
+    stack = ctx.with_resource(contextlib.ExitStack())
+    return settings, reach.etcd_store(stack, settings)
 
 
 def _split_target(args: list[str], defaults: bool) -> tuple[str | None, list[str]]:
