@@ -25,6 +25,9 @@ from tests.plugins.tansu import Tansu, free_port
 
 pytestmark = pytest.mark.fake_k8s
 
+TWITTER = Path(__file__).parent / "data" / "twitter-topic.conf"
+
+
 @pytest.fixture(scope="module")
 def forwarded_tansu() -> Iterator[Tansu]:
     """A broker listening on one port and advertising another: the port the Kafka forward must listen on."""
@@ -94,6 +97,21 @@ def test_topics_apply_reaches_kafka_and_etcd_through_forwards_closed_after(
     assert platform.services_opened() == {"kafka-service", "etcd"}
     assert {context for context, *_ in platform.built} == {"minikube"}  # the target guard's context only
     assert listening_addresses(forward.KAFKA_ADVERTISED_PORT) == []  # the forwards end with the command
+
+
+def test_up_seeding_then_twitter_topic_gets_one_broker_values_through_forwards(
+    run_cli: RunCli, platform: Upstreams, fake_kube: FakeKube, forwarded_tansu: Tansu, store: etcd.EtcdStore,
+    etcd_env: str,
+) -> None:  # fmt: skip
+    up = run_cli("--context", "minikube", "--env", etcd_env, "up", "--timeout", "60")
+    assert up.exit_code == 0, up.stderr
+    assert f"topic-defaults of environment '{etcd_env}': seeded" in up.stdout
+    result = run_cli("--env", etcd_env, "topics", "apply", str(TWITTER), "--yes")
+    assert result.exit_code == 0, result.stderr
+    topic = _kafka_topics("twitter-topic").topics["twitter-topic"]
+    assert (topic.partitions, topic.replication_factor) == (9, 1)
+    assert topic.config["min.insync.replicas"] == "1"
+    assert topic.config["cleanup.policy"] == "compact"
 
 
 def test_platform_up_but_etcd_unreachable_fails_before_kafka(

@@ -10,7 +10,7 @@ from typer.exceptions import Abort
 
 from platformctl import ui
 from platformctl.commands import base
-from platformctl.commands.base import OutputFormat, OutputOption
+from platformctl.commands.base import EtcdEndpointOption, OfflineOption, OutputFormat, OutputOption
 from platformctl.config import ENV_TIMEOUT
 from platformctl.errors import InputError, PlatformError
 
@@ -37,15 +37,26 @@ def up(
             help="Take back fields another field manager changed (server-side apply force).",
         ),
     ] = False,
+    skip_images: Annotated[
+        bool,
+        typer.Option("--skip-images", help="Do not cache the pinned images in minikube before applying."),
+    ] = False,
+    offline: OfflineOption = False,
+    etcd_endpoint: EtcdEndpointOption = None,
 ) -> None:
-    """Start minikube (or use --context), apply the platform with server-side apply, wait until ready.
+    """Start minikube (or use --context), cache images, apply with server-side apply, wait, seed overrides.
 
+    Images missing from minikube are pulled first (minikube only). Once ready, the environment's
+    one-broker topic-defaults are written to the platform's etcd unless some are set already.
     A re-run with nothing changed sends no write and reports every component unchanged.
     """
-    from platformctl import config, lifecycle
+    from platformctl import config, lifecycle, reach
 
-    settings = config.settings(base.options(ctx))
-    lifecycle.up(settings, lifecycle.UpOptions(wait=wait, timeout=timeout, force_conflicts=force_conflicts))
+    settings = config.settings(base.options(ctx), reach.endpoint_overrides(etcd_endpoint=etcd_endpoint))
+    options = lifecycle.UpOptions(
+        wait=wait, timeout=timeout, force_conflicts=force_conflicts, skip_images=skip_images, offline=offline
+    )
+    lifecycle.up(settings, options)
 
 
 @base.app.command()
