@@ -439,10 +439,17 @@ class DownPlan:
             names = ", ".join(kube.describe(*kube.ref(o)) for o in reversed(self.objects))
             parts.append(f"delete {len(self.objects)} objects labelled by platformctl ({names})")
             if any(o.get("kind") == "Namespace" for o in self.objects):
-                parts.append(f"namespace {self.settings.namespace!r} goes with everything in it (Kafka and etcd data)")
+                parts.append(self._data_loss())
         if self.cluster_action and self.profile_exists:
             parts.append(f"{self.cluster_action} minikube profile {self.settings.minikube.profile!r}")
         return "; ".join(parts)
+
+    def _data_loss(self) -> str:
+        ns = self.settings.namespace
+        text = f"namespace {ns!r} goes with everything in it: every topic and its data in Kafka"
+        if self.settings.etcd.endpoint is None:
+            return text + ", and the environment overrides and applied records in the platform's etcd"
+        return text + f" (the overrides in etcd at {self.settings.etcd.endpoint} are kept)"
 
     @property
     def empty(self) -> bool:
@@ -585,11 +592,28 @@ def status(settings: Settings) -> dict[str, Any]:
                 "state": "ready" if s.ready_now else ("missing" if not s.exists else "not ready"),
                 "detail": s.summary,
                 "forwards": {t: f"127.0.0.1:{p}" for t, p in c.ports.items()},
+                "local_ports": {t: local_port(p) for t, p in c.ports.items()},
             }
             for c, s in zip(components, states, strict=True)
         ],
         "ready": all(s.ready_now for s in states),
     }
+
+
+def local_port(port: int) -> dict[str, Any]:
+    """Whether the local end of a port-forward is taken (by a running `port-forward`, or by something else)."""
+    from platformctl import forward
+
+    in_use = forward.port_in_use(port)
+    holder = forward.port_holder(port) if in_use else None
+    return {"address": f"127.0.0.1:{port}", "in_use": in_use, "holder": holder}
+
+
+def _forward_detail(target: str, state: dict[str, Any]) -> str:
+    text = f"{target} -> {state['address']}"
+    if state["in_use"]:
+        text += f" (in use by {state['holder']})" if state["holder"] else " (in use)"
+    return text
 
 
 def status_table(report: dict[str, Any]) -> Any:
@@ -604,7 +628,7 @@ def status_table(report: dict[str, Any]) -> Any:
     table.add_row("kubernetes", cluster["version"], "")
     table.add_row("security", security["in_force"], f"expected: {security['expected']}")
     for c in report["components"]:
-        forwards = ", ".join(f"{t} -> {a}" for t, a in c["forwards"].items())
+        forwards = ", ".join(_forward_detail(t, state) for t, state in c["local_ports"].items())
         detail = c["detail"] if c["state"] != "ready" else forwards
         table.add_row(c["name"], f"{c['state']} {c['ready']}", detail)
     return table

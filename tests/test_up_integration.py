@@ -3,6 +3,7 @@
 Fakes: minikube (tests/plugins/fake_minikube.py), the Docker SDK (fake_docker.py), the API server
 (fake_kube.py) and the Kubernetes side of the etcd forward (`Upstreams`, fake_portforward.py), which
 connects the real in-process forward to the real etcd (tests/plugins/etcd.py), so the seed really lands.
+Also: what `down` says goes with the namespace, and the local ports `status` reports.
 """
 
 from __future__ import annotations
@@ -185,3 +186,45 @@ def test_an_unreachable_etcd_skips_the_seeding_without_failing_up(
     )
     assert "is unreachable); run `platformctl --context lab" in " ".join(result.stderr.split())
     assert store.get(etcd.topic_defaults_key(etcd_env)) is None
+
+
+# --- down's confirmation and status's local ports -------------------------------------------------------
+
+
+@pytest.mark.fake_k8s
+def test_down_says_the_topics_data_and_the_overrides_go_with_the_namespace(
+    run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platformctl.commands import base
+
+    monkeypatch.setattr(base, "interactive", lambda: True)
+    assert run_cli("--context", "lab", "up", "--no-wait").exit_code == 0
+    result = run_cli("--context", "lab", "down", input="n\n")
+    assert result.exit_code == 130
+    assert (
+        "namespace 'dev' goes with everything in it: every topic and its data in Kafka, and the environment "
+        "overrides and applied records in the platform's etcd. Continue?"
+    ) in " ".join(result.stderr.split())
+
+
+@pytest.mark.fake_k8s
+def test_status_shows_whether_each_forwards_local_port_is_taken(
+    run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path
+) -> None:
+    import json
+    import os
+    import socket
+
+    from platformctl import lifecycle
+
+    assert run_cli("--context", "lab", "up", "--no-wait").exit_code == 0
+    result = run_cli("--context", "lab", "status", "--output", "json")
+    assert result.exit_code == 0, result.stderr
+    ui_ports = next(c for c in json.loads(result.stdout)["components"] if c["name"] == "kafka-ui")["local_ports"]
+    assert set(ui_ports) == {"kafka-ui"} and ui_ports["kafka-ui"]["address"] == "127.0.0.1:8080"
+    assert isinstance(ui_ports["kafka-ui"]["in_use"], bool)
+    with socket.create_server(("127.0.0.1", 0)) as held:
+        port = held.getsockname()[1]
+        taken = lifecycle.local_port(port)
+        assert taken["in_use"] is True and str(taken["holder"]).startswith(f"pid {os.getpid()} (")
+    assert lifecycle.local_port(port) == {"address": f"127.0.0.1:{port}", "in_use": False, "holder": None}
