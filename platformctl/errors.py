@@ -2,7 +2,7 @@
 
 Adapters (kube, kafka, etcd, minikube, docker) catch their client's exceptions at the boundary and raise
 one of these, `from` the original, so the CLI has exactly one place that turns an error into a message and
-an exit code. Nothing outside `cli.py` prints an error or calls `sys.exit`.
+an exit code (`platformctl/commands/base.py`). Nothing else prints an error or calls `sys.exit`.
 """
 
 from __future__ import annotations

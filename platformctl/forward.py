@@ -85,19 +85,33 @@ def listen(port: int, *, hint: str | None = None) -> socket.socket:
         raise PlatformError(f"cannot listen on {LOOPBACK}:{port}: {e.strerror or e}", hint=hint) from e
 
 
-def port_holder(port: int, proc: Path = Path("/proc")) -> str | None:
-    """`pid N (command line)` of a process listening on TCP `port`, from /proc; None when not visible."""
+def _listening_inodes(port: int, proc: Path) -> set[str] | None:
+    """Socket inodes listening on TCP `port` (any address), from /proc; None where /proc has no tables."""
     inodes: set[str] = set()
+    readable = False
     for table in ("net/tcp", "net/tcp6"):
         try:
             lines = (proc / table).read_text().splitlines()[1:]
         except OSError:
             continue
+        readable = True
         for line in lines:
             fields = line.split()
             # local_address is HEXIP:HEXPORT; state 0A is LISTEN (include/net/tcp_states.h)
             if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
                 inodes.add(fields[9])
+    return inodes if readable else None
+
+
+def port_in_use(port: int, proc: Path = Path("/proc")) -> bool | None:
+    """Whether something listens on TCP `port`, read from /proc (binds nothing); None when unknown."""
+    inodes = _listening_inodes(port, proc)
+    return None if inodes is None else bool(inodes)
+
+
+def port_holder(port: int, proc: Path = Path("/proc")) -> str | None:
+    """`pid N (command line)` of a process listening on TCP `port`, from /proc; None when not visible."""
+    inodes = _listening_inodes(port, proc) or set()
     targets = {f"socket:[{inode}]" for inode in inodes}
     if not targets:
         return None

@@ -207,6 +207,10 @@ def _status_message(body: bytes) -> str:
     return _one_line(body.decode(errors="replace"))[:300]
 
 
+class UnreachableError(PlatformError):
+    """The API server did not answer (refused, unresolvable, timed out): the cluster is down or elsewhere."""
+
+
 class Cluster:
     """One API server, reached through exactly one kube context; every request goes through here."""
 
@@ -259,14 +263,14 @@ class Cluster:
             return response
         raise self._status_error(raw.status, data or b"", what)
 
-    def _transport_error(self, e: Exception, what: str) -> PlatformError:
+    def _transport_error(self, e: Exception, what: str) -> UnreachableError:
         reason: Any = getattr(e, "reason", None) or e
         # urllib3's NewConnectionError subclasses ConnectTimeoutError: a refused connection is not a timeout.
         errors = urllib3.exceptions
         refused = isinstance(reason, errors.NewConnectionError) or isinstance(e, errors.NewConnectionError)
         timed_out = isinstance(reason, errors.TimeoutError) or isinstance(e, errors.TimeoutError)
         if timed_out and not refused:
-            return PlatformError(
+            return UnreachableError(
                 f"the API server at {self.server} (context {self.target.context!r}) did not answer in time "
                 f"while {what}",
                 hint="the cluster may be overloaded or starting; run the command again (it converges)",
@@ -274,7 +278,7 @@ class Cluster:
         detail = _one_line(str(getattr(reason, "reason", None) or reason))
         if isinstance(e, ApiException):
             detail = _one_line(str(e.reason))
-        return PlatformError(
+        return UnreachableError(
             f"cannot reach the API server at {self.server} (context {self.target.context!r}) while {what}: {detail}",
             hint="is the cluster running? `minikube status`, or check the context with `kubectl cluster-info "
             f"--context {self.target.context}`",

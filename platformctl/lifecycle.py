@@ -1,13 +1,16 @@
 """`up`, `down` and `status` as ordered steps over the minikube and Kubernetes adapters (`doctor`: doctor.py).
 
 `up` is a list of named steps (`UP_STEPS`) run in order over one `UpRun`, so the order is visible in
-one place and a step can be inserted (images are cached after `minikube`, before `apply`). The target
-guard runs before the first request: platformctl only ever talks to minikube's profile context or
-exactly the `--context` given. No Typer here: the CLI parses, calls these functions and prints.
+one place: minikube, the target guard, the image cache (minikube only, before the first API request, so
+pods find their images instead of pulling), server version, render, apply, readiness, seeding the
+environment's topic-defaults in etcd, summary. The target guard runs before the first request:
+platformctl only ever talks to minikube's profile context or exactly the `--context` given.
+No Typer here: the CLI parses, calls these functions and prints.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,6 +19,7 @@ from platformctl import render, ui
 from platformctl.errors import InputError, PlatformError
 
 if TYPE_CHECKING:
+    from platformctl.images import CacheReport
     from platformctl.kube import Cluster, Outcome, Target
     from platformctl.readiness import WorkloadState
     from platformctl.settings import Settings
@@ -65,6 +69,39 @@ class UpOptions:
     wait: bool = True
     timeout: float = 600.0
     force_conflicts: bool = False
+    skip_images: bool = False
+    offline: bool = False  # pull nothing: fail listing the images the node lacks
+
+
+@dataclass(frozen=True)
+class Seeding:
+    """What `up` did about the environment's topic-defaults in etcd."""
+
+    outcome: str  # "seeded", "already present" or "skipped"
+    key: str
+    reason: str | None = None  # why it was skipped
+
+    def describe(self, settings: Settings) -> str:
+        from platformctl import overrides
+
+        env = settings.env
+        values = ", ".join(f"{k}={v}" for k, v in overrides.SEED_TOPIC_DEFAULTS.items())
+        if self.outcome == "seeded":
+            return f"topic-defaults of environment {env!r}: seeded ({values})"
+        if self.outcome == "already present":
+            return f"topic-defaults of environment {env!r}: already present, left as they are"
+        return (
+            f"topic-defaults of environment {env!r}: skipped ({self.reason}); "
+            f"run `{seed_command(settings)}` once etcd is ready"
+        )
+
+
+def seed_command(settings: Settings) -> str:
+    """`platformctl overrides seed` with the flags that reach the same namespace and environment."""
+    flags = [f"--context {settings.context}"] if settings.context else []
+    flags += [f"-n {settings.namespace}"] if settings.namespace != "dev" else []
+    flags += [f"--env {settings.env}"] if settings.env != "dev" else []
+    return " ".join(["platformctl", *flags, "overrides seed"])
 
 
 @dataclass
@@ -81,6 +118,8 @@ class UpRun:
     outcomes: list[Outcome] = field(default_factory=list)
     states: list[WorkloadState] = field(default_factory=list)
     minikube_started: bool = False
+    images: CacheReport | None = None
+    seeding: Seeding | None = None
 
     @property
     def use_minikube(self) -> bool:
@@ -135,6 +174,27 @@ def step_target(run: UpRun) -> None:
 
     run.target = target(run.settings)
     run.cluster = kube.Cluster.connect(run.target)
+
+
+def step_images(run: UpRun) -> None:
+    """Every pinned image into minikube's node and cache, pulling only what is missing (images.py).
+
+    minikube only: with --context the cluster pulls as it always does. The version is the configured one,
+    which the `minikube` step has made sure the profile runs.
+    """
+    if not run.use_minikube:
+        ui.detail("images: not cached (--context: the cluster pulls its own images)")
+        return
+    if run.options.skip_images:
+        ui.info("images: skipped (--skip-images)")
+        return
+    from platformctl import imageprogress, images
+
+    mk = run.settings.minikube
+    version = render.parse_version(mk.kubernetes_version, origin="minikube.kubernetes-version")
+    with imageprogress.reporter() as progress:
+        run.images = images.ensure_images(run.settings, version, offline=run.options.offline, reporter=progress)
+    ui.info(f"images: {run.images.summary()}")
 
 
 def step_version(run: UpRun) -> None:
@@ -199,20 +259,53 @@ def step_wait(run: UpRun) -> None:
         )
 
 
+def step_seed(run: UpRun) -> None:
+    """Write the environment's one-broker topic-defaults in etcd when it has none (never overwrites).
+
+    etcd is `etcd.endpoint` when configured, else the platform's own through an in-process forward. This
+    step never fails `up`: with --no-wait etcd may not be ready, so it is skipped; an etcd that cannot be
+    reached (within the store's timeout) is reported as skipped, with the command to run later.
+    """
+    from platformctl import etcd, overrides, reach
+    from platformctl.etcd import EtcdStore
+
+    env = run.settings.env
+    key = etcd.topic_defaults_key(env)
+    if not run.options.wait:
+        run.seeding = Seeding("skipped", key, "etcd was not waited for: --no-wait")
+    else:
+        try:
+            with contextlib.ExitStack() as stack:
+                endpoint = run.settings.etcd.endpoint or f"http://{reach.forward_to(stack, run.settings, 'etcd')}"
+                with ui.status(f"seeding {key}"):
+                    written = overrides.seed(EtcdStore(endpoint), env)
+            run.seeding = Seeding("seeded" if written else "already present", key)
+        except PlatformError as e:
+            run.seeding = Seeding("skipped", key, e.message)
+    if run.seeding.reason is not None and run.options.wait:
+        ui.warn(run.seeding.describe(run.settings))
+    else:
+        ui.detail(run.seeding.describe(run.settings))
+
+
 def step_summary(run: UpRun) -> None:
     ui.out().print(summary_table(run))
-    ui.data(next_commands(run.settings))
+    if run.seeding is not None:
+        ui.data(run.seeding.describe(run.settings))
+    ui.data(next_commands(run.settings, run.seeding))
 
 
-# The order of `up`. Insert a step with `UP_STEPS.insert(index("apply"), Step(...))`; images are cached
-# after `minikube` and before `apply`, so pods find them instead of pulling.
+# The order of `up`. Images are cached after the guard (a wrong target costs no download) and before the
+# first API request and `apply`, so pods find them instead of pulling; seeding needs a ready etcd.
 UP_STEPS: list[Step] = [
     Step("minikube", "minikube", step_minikube),
     Step("target", "target guard", step_target),
+    Step("images", "image cache", step_images),
     Step("version", "server version", step_version),
     Step("render", "render", step_render),
     Step("apply", "server-side apply", step_apply),
     Step("wait", "readiness", step_wait),
+    Step("seed", "topic-defaults in etcd", step_seed),
     Step("summary", "summary", step_summary),
 ]
 
@@ -271,8 +364,10 @@ def summary_table(run: UpRun) -> Any:
     return table
 
 
-def next_commands(settings: Settings) -> str:
+def next_commands(settings: Settings, seeding: Seeding | None = None) -> str:
     lines = ["next:", "  platformctl status"]
+    if seeding is not None and seeding.outcome == "skipped":
+        lines.append(f"  {seed_command(settings)}   # once etcd is ready")
     for component in render.components(settings):
         for target, port in component.ports.items():
             if target in ("kafka-ui", "kafka"):
@@ -344,10 +439,17 @@ class DownPlan:
             names = ", ".join(kube.describe(*kube.ref(o)) for o in reversed(self.objects))
             parts.append(f"delete {len(self.objects)} objects labelled by platformctl ({names})")
             if any(o.get("kind") == "Namespace" for o in self.objects):
-                parts.append(f"namespace {self.settings.namespace!r} goes with everything in it (Kafka and etcd data)")
+                parts.append(self._data_loss())
         if self.cluster_action and self.profile_exists:
             parts.append(f"{self.cluster_action} minikube profile {self.settings.minikube.profile!r}")
         return "; ".join(parts)
+
+    def _data_loss(self) -> str:
+        ns = self.settings.namespace
+        text = f"namespace {ns!r} goes with everything in it: every topic and its data in Kafka"
+        if self.settings.etcd.endpoint is None:
+            return text + ", and the environment overrides and applied records in the platform's etcd"
+        return text + f" (the overrides in etcd at {self.settings.etcd.endpoint} are kept)"
 
     @property
     def empty(self) -> bool:
@@ -490,11 +592,28 @@ def status(settings: Settings) -> dict[str, Any]:
                 "state": "ready" if s.ready_now else ("missing" if not s.exists else "not ready"),
                 "detail": s.summary,
                 "forwards": {t: f"127.0.0.1:{p}" for t, p in c.ports.items()},
+                "local_ports": {t: local_port(p) for t, p in c.ports.items()},
             }
             for c, s in zip(components, states, strict=True)
         ],
         "ready": all(s.ready_now for s in states),
     }
+
+
+def local_port(port: int) -> dict[str, Any]:
+    """Whether the local end of a port-forward is taken (by a running `port-forward`, or by something else)."""
+    from platformctl import forward
+
+    in_use = forward.port_in_use(port)
+    holder = forward.port_holder(port) if in_use else None
+    return {"address": f"127.0.0.1:{port}", "in_use": in_use, "holder": holder}
+
+
+def _forward_detail(target: str, state: dict[str, Any]) -> str:
+    text = f"{target} -> {state['address']}"
+    if state["in_use"]:
+        text += f" (in use by {state['holder']})" if state["holder"] else " (in use)"
+    return text
 
 
 def status_table(report: dict[str, Any]) -> Any:
@@ -509,7 +628,7 @@ def status_table(report: dict[str, Any]) -> Any:
     table.add_row("kubernetes", cluster["version"], "")
     table.add_row("security", security["in_force"], f"expected: {security['expected']}")
     for c in report["components"]:
-        forwards = ", ".join(f"{t} -> {a}" for t, a in c["forwards"].items())
+        forwards = ", ".join(_forward_detail(t, state) for t, state in c["local_ports"].items())
         detail = c["detail"] if c["state"] != "ready" else forwards
         table.add_row(c["name"], f"{c['state']} {c['ready']}", detail)
     return table

@@ -13,7 +13,7 @@ write is compare-and-swap on the revision that was read, so a concurrent writer 
 silent overwrite. `layers_for` turns the stored overrides into the `Layer`s that `topics plan/apply`
 puts on top of the files, each naming its etcd key and revision.
 
-No Typer here: `cli.py` parses, this module decides, `etcd.py` talks to etcd.
+No Typer here: `commands/overrides.py` parses, this module decides, `etcd.py` talks to etcd.
 """
 
 from __future__ import annotations

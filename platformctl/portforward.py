@@ -124,7 +124,7 @@ class ServiceOpener:
         try:
             service = _json(
                 k8s_client.CoreV1Api(self._api).read_namespaced_service(
-                    self._service, self._namespace, _preload_content=False
+                    self._service, self._namespace, _preload_content=False, _request_timeout=kube.REQUEST_TIMEOUT
                 )
             )
             try:
@@ -132,7 +132,7 @@ class ServiceOpener:
                     k8s_client.DiscoveryV1Api(self._api).list_namespaced_endpoint_slice(
                         self._namespace,
                         label_selector=f"kubernetes.io/service-name={self._service}",
-                        _preload_content=False,
+                        _preload_content=False, _request_timeout=kube.REQUEST_TIMEOUT,
                     )
                 ).get("items", [])
             except ApiException as e:
@@ -141,7 +141,10 @@ class ServiceOpener:
                 slices = _endpoints_as_slices(
                     _json(
                         k8s_client.CoreV1Api(self._api).read_namespaced_endpoints(
-                            self._service, self._namespace, _preload_content=False
+                            self._service,
+                            self._namespace,
+                            _preload_content=False,
+                            _request_timeout=kube.REQUEST_TIMEOUT,
                         )
                     )
                 )

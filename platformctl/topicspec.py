@@ -17,6 +17,7 @@ overrides from etcd, `--set` on the command line):
 - `coherence_problems(values)`: the checks across keys (min.insync.replicas vs replication factor,
   compaction settings without compaction).
 - `topic_name_problem(name)` / `collision_key(name)`: Kafka's topic-name rules.
+- `parse_sets(items, names)`: `--set TOPIC.KEY=VALUE` items as one `cli` layer per topic.
 
 Values are normalized to what Kafka stores and returns from DescribeConfigs (`ConfigDef.convertToString`):
 integers as decimal strings, booleans as `true`/`false`, doubles as Java's `Double.toString` would print
@@ -32,6 +33,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
+
+from platformctl.errors import InputError, InputErrors
 
 TOPIC_FIELDS = ("partitions", "replication-factor")
 
@@ -371,3 +374,47 @@ def coherence_problems(values: Mapping[str, int | str]) -> list[tuple[str, str]]
             )
         )
     return problems
+
+
+def parse_sets(sets: list[str], names: list[str], allow_unknown_config: bool = False) -> dict[str, list[Layer]]:
+    """`--set TOPIC.KEY=VALUE` items as one `cli` layer per topic (topic names may contain dots).
+
+    TOPIC is the longest topic name of the files (or `*`, every topic) that prefixes the item, so
+    `a.b.retention.ms=1` sets `retention.ms` of topic `a.b` when the files declare `a.b`. Every bad item
+    is reported at once (exit 2), before anything is contacted.
+    """
+    source = Source("cli", "--set")
+    values: dict[str, dict[str, int | str]] = {}
+    errors: list[InputError] = []
+    for item in sets:
+        target, eq, raw = item.partition("=")
+        topic = next(
+            (n for n in sorted([*names, "*"], key=len, reverse=True) if target.startswith(n + ".")), None
+        )
+        if not eq:
+            errors.append(
+                InputError(f"expected TOPIC.KEY=VALUE (got {item!r})", path="command line", field="--set")
+            )
+            continue
+        if topic is None:
+            errors.append(
+                InputError(
+                    f"no topic in the files matches {item!r} (expected TOPIC.KEY=VALUE; TOPIC '*' means all)",
+                    path="command line",
+                    field="--set",
+                )
+            )
+            continue
+        key = target[len(topic) + 1 :]
+        value: int | str = raw
+        if key in TOPIC_FIELDS and raw.strip().lstrip("+-").isdigit():
+            value = int(raw)
+        try:
+            value = validate_value(key, value, allow_unknown_config=allow_unknown_config)
+        except ValueError as e:
+            errors.append(InputError(str(e), path="command line", field=f"--set {target}"))
+            continue
+        for name in names if topic == "*" else [topic]:
+            values.setdefault(name, {})[key] = value
+    InputErrors.raise_if_any(errors)
+    return {name: [Layer(source, layer)] for name, layer in values.items()}

@@ -28,6 +28,16 @@ pytest_plugins: list[str] = [
 RunCli = Callable[..., Result]
 
 
+@pytest.fixture(autouse=True)
+def _no_kubeconfig(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's clusters: $KUBECONFIG names a file that does not exist.
+
+    Commands that look for the platform (topics, overrides without an endpoint) then find none; tests
+    that want a cluster set KUBECONFIG to a fake's kubeconfig (fixtures `kubeconfig`, `fake_minikube`).
+    """
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path_factory.mktemp("kube") / "no-kubeconfig"))
+
+
 @pytest.fixture
 def run_cli(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> RunCli:
     """Invoke `platformctl ARGS...` in-process; stdout and stderr are captured separately.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from platformctl import cli
+from platformctl.commands import base
 from tests.conftest import RunCli
 from tests.plugins.fake_kube import FakeKube
 from tests.plugins.fake_minikube import FakeMinikube
@@ -111,7 +111,7 @@ def test_down_refuses_without_confirmation_when_not_interactive(
 def test_down_asks_when_interactive(
     run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(base, "interactive", lambda: True)
     assert run_cli("--context", "lab", "up", "--no-wait").exit_code == 0
     result = run_cli("--context", "lab", "down", input="n\n")
     assert result.exit_code == 130

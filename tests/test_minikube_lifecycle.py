@@ -1,4 +1,8 @@
-"""`up`/`down`/`status` in minikube mode: the command lines given to a fake `minikube`, and step order."""
+"""`up`/`down`/`status` in minikube mode: the command lines given to a fake `minikube`, and step order.
+
+`up` runs with --skip-images here so the minikube calls asserted are exactly the lifecycle's; the image
+step of `up` is tested in test_up_integration.py.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ def cluster(
 def test_up_starts_minikube_with_pinned_arguments_then_applies(
     run_cli: RunCli, fake_kube: FakeKube, cluster: FakeMinikube
 ) -> None:
-    result = run_cli("up", "--no-wait")
+    result = run_cli("up", "--no-wait", "--skip-images")
     assert result.exit_code == 0, result.stderr
     assert cluster.calls == [
         ["profile", "list", "-o", "json"],
@@ -45,7 +49,7 @@ def test_driver_and_resources_come_from_settings(run_cli: RunCli, cluster: FakeM
     config.write_text(
         "minikube:\n  profile: data\n  memory: 6144\n  cpus: 4\n  driver: podman\n  kubernetes-version: v1.36.1\n"
     )
-    result = run_cli("--config", str(config), "up", "--no-wait")
+    result = run_cli("--config", str(config), "up", "--no-wait", "--skip-images")
     assert result.exit_code == 0, result.stderr
     assert cluster.calls[-1] == [
         "start",
@@ -64,7 +68,7 @@ def test_psp_era_version_copies_the_policies_and_enables_the_plugin(
     fake_kube.version = "v1.24.17"
     config = tmp_path / "platformctl.yaml"
     config.write_text("minikube:\n  kubernetes-version: v1.24.17\n")
-    result = run_cli("--config", str(config), "up", "--no-wait")
+    result = run_cli("--config", str(config), "up", "--no-wait", "--skip-images")
     assert result.exit_code == 0, result.stderr
     assert cluster.calls[-1] == [
         "start",
@@ -87,8 +91,8 @@ def test_psp_era_version_copies_the_policies_and_enables_the_plugin(
 def test_running_profile_is_not_started_again(
     run_cli: RunCli, fake_kube: FakeKube, cluster: FakeMinikube, tmp_path: Path
 ) -> None:
-    assert run_cli("up", "--no-wait").exit_code == 0
-    result = run_cli("up", "--no-wait")
+    assert run_cli("up", "--no-wait", "--skip-images").exit_code == 0
+    result = run_cli("up", "--no-wait", "--skip-images")
     assert result.exit_code == 0, result.stderr
     assert [c[0] for c in cluster.calls] == ["profile", "start", "profile"]
 
@@ -97,7 +101,7 @@ def test_a_different_kubernetes_version_stops_without_recreating(
     run_cli: RunCli, fake_kube: FakeKube, cluster: FakeMinikube
 ) -> None:
     cluster.set_profile("minikube", status="OK", version="v1.33.4")
-    result = run_cli("up", "--no-wait")
+    result = run_cli("up", "--no-wait", "--skip-images")
     assert result.exit_code == 2
     assert "minikube profile 'minikube' runs Kubernetes v1.33.4, but v1.35.0 is configured" in result.stderr
     assert [c[0] for c in cluster.calls] == ["profile"]
@@ -110,7 +114,7 @@ def test_minikube_failure_is_one_line_with_its_last_words(
     cluster.configure(
         fail_start="RSRC_INSUFFICIENT_CORES: Requested cpu count 2 is greater than the available cpus of 1"
     )
-    result = run_cli("up", "--no-wait")
+    result = run_cli("up", "--no-wait", "--skip-images")
     assert result.exit_code == 1
     assert "`minikube start --kubernetes-version=v1.35.0 --memory=8192 --cpus=2` failed (exit 80)" in result.stderr
     assert "RSRC_INSUFFICIENT_CORES" in result.stderr
@@ -118,14 +122,14 @@ def test_minikube_failure_is_one_line_with_its_last_words(
 
 
 def test_context_mode_never_runs_minikube(run_cli: RunCli, fake_kube: FakeKube, cluster: FakeMinikube) -> None:
-    assert run_cli("--context", "work", "up", "--no-wait").exit_code == 0
+    assert run_cli("--context", "work", "up", "--no-wait", "--skip-images").exit_code == 0
     assert run_cli("--context", "work", "status").exit_code == 0
     assert run_cli("--context", "work", "down", "--yes").exit_code == 0
     assert cluster.calls == []
 
 
 def test_down_cluster_stop_and_delete(run_cli: RunCli, fake_kube: FakeKube, cluster: FakeMinikube) -> None:
-    assert run_cli("up", "--no-wait").exit_code == 0
+    assert run_cli("up", "--no-wait", "--skip-images").exit_code == 0
     result = run_cli("down", "--yes", "--cluster", "stop")
     assert result.exit_code == 0, result.stderr
     assert cluster.calls[-1] == ["stop", "-p", "minikube"]

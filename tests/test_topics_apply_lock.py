@@ -65,7 +65,7 @@ def test_a_plan_that_changed_since_it_was_shown_is_not_applied(
         store.put(etcd.topic_key(etcd_env, "lock-changed"), {"partitions": 4}, expect_revision=0)
         return True
 
-    monkeypatch.setattr("platformctl.cli._interactive", lambda: True)
+    monkeypatch.setattr("platformctl.commands.base.interactive", lambda: True)
     monkeypatch.setattr("typer.confirm", confirm_while_someone_sets_an_override)
     result = _apply(run_cli, etcd_env, path, tansu, etcd_endpoint)
     assert result.exit_code == 1
@@ -76,7 +76,7 @@ def test_a_plan_that_changed_since_it_was_shown_is_not_applied(
     assert kafka_calls.calls == []
     assert store.get(etcd.lock_key(etcd_env)) is None
 
-    monkeypatch.setattr("platformctl.cli._interactive", lambda: False)
+    monkeypatch.setattr("platformctl.commands.base.interactive", lambda: False)
     rerun = _apply(run_cli, etcd_env, path, tansu, etcd_endpoint, "--yes")
     assert rerun.exit_code == 0, rerun.stderr
     assert "created lock-changed" in rerun.stdout

@@ -7,6 +7,7 @@ and after.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -248,7 +249,8 @@ def test_missing_bootstrap_server_is_input_error(run_cli: RunCli, tmp_path: Path
     result = run_cli("topics", "plan", str(path))
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        "error: no Kafka to talk to: give --bootstrap-server HOST:PORT",
+        "error: no Kafka to talk to: give --bootstrap-server HOST:PORT, or run `platformctl up` (no platform to "
+        f"forward to: kube context 'minikube' not found in kubeconfig {os.environ['KUBECONFIG']} (have: none))",
         "hint: or set PLATFORMCTL_BOOTSTRAP_SERVER, or kafka.bootstrap-server in platformctl.yaml",
     ]
 

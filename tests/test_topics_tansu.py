@@ -164,7 +164,7 @@ def test_prune_deletes_only_managed_topics_after_confirmation(
     refused = run_cli("--env", etcd_env, "topics", "apply", str(keep), *server, "--prune")  # no tty, no --yes
     assert refused.exit_code == 2
     assert "refusing to change Kafka without confirmation" in refused.stderr
-    monkeypatch.setattr("platformctl.cli._interactive", lambda: True)
+    monkeypatch.setattr("platformctl.commands.base.interactive", lambda: True)
     declined = run_cli("--env", etcd_env, "topics", "apply", str(keep), *server, "--prune", input="n\n")
     assert declined.exit_code == 1
     assert "DELETE 1 topic(s) (prune-gone)?" in declined.stderr
@@ -280,7 +280,7 @@ def test_interactive_apply_asks_first(
     run_cli: RunCli, tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = _write(tmp_path, "t.yaml", "topic: {name: asked, partitions: 1, replication-factor: 1}\n")
-    monkeypatch.setattr("platformctl.cli._interactive", lambda: True)
+    monkeypatch.setattr("platformctl.commands.base.interactive", lambda: True)
     result = run_cli("topics", "apply", str(path), "--bootstrap-server", tansu.bootstrap, input="y\n")
     assert result.exit_code == 0, result.stderr
     assert "Apply these changes?" in result.stderr

@@ -347,10 +347,12 @@ def test_up_steps_are_in_order() -> None:
     assert [s.name for s in lifecycle.UP_STEPS] == [
         "minikube",
         "target",
+        "images",
         "version",
         "render",
         "apply",
         "wait",
+        "seed",
         "summary",
     ]
-    assert lifecycle.index("apply") == 4
+    assert lifecycle.index("apply") == 5

@@ -4,7 +4,11 @@
 `socket.socketpair()` (exactly what `kubernetes.stream.ws_client.PortForward.socket()` returns), and the
 other end is served by an echo thread that plays the container's server. It does NOT model the websocket
 framing, kubelet, the client library's proxy thread or its buffering; `error` (the per-port error channel)
-is whatever a test sets. `FakeApiServer` is a real HTTP server answering the two GETs the opener makes
+is whatever a test sets. `Upstreams` replaces `portforward.service_opener` (the whole Kubernetes side of a
+forward) with openers that connect each stream to a real local server (the Tansu broker, etcd) named per
+Service, so in-process forwards carry real Kafka and etcd traffic; it does NOT model Service -> pod
+resolution (see FakeApiServer for that), pod replacement, or the API server.
+`FakeApiServer` is a real HTTP server answering the two GETs the opener makes
 (the Service, its EndpointSlices) from dicts the test controls; it does not model authentication,
 watches, label-selector semantics beyond the one query, or any write.
 """
@@ -22,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from platformctl.errors import PlatformError
 from platformctl.forward import Stream
 
 
@@ -194,3 +199,54 @@ def fake_api() -> Iterator[FakeApiServer]:
     server = FakeApiServer()
     yield server
     server.close()
+
+
+class Upstreams:
+    """Fake `portforward.service_opener`: Service name -> a real 127.0.0.1 address every stream dials.
+
+    `routes[service] = port` sends that Service's streams to 127.0.0.1:port; a Service with no route has no
+    ready pod (the error `portforward.ready_pod` gives). `opened` records (context, service) per stream.
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[str, int] = {}
+        self.opened: list[tuple[str, str]] = []
+        self.built: list[tuple[str, str, str, int]] = []
+        self._lock = threading.Lock()
+
+    def service_opener(self, context: str, namespace: str, service: str, service_port: int) -> Any:
+        self.built.append((context, namespace, service, service_port))
+        upstreams = self
+
+        class Opener:
+            def resolve(self) -> str:
+                if service not in upstreams.routes:
+                    raise PlatformError(f"service {namespace}/{service} has no ready pod")
+                return f"pod {namespace}/{service}-0 port {service_port}"
+
+            def describe(self, pod: str) -> str:
+                return pod
+
+            def __call__(self) -> Stream:
+                peer = self.resolve()
+                with upstreams._lock:
+                    upstreams.opened.append((context, service))
+                sock = socket.create_connection(("127.0.0.1", upstreams.routes[service]), timeout=10)
+                sock.settimeout(None)
+                return Stream(sock=sock, peer=peer)
+
+        return Opener()
+
+    def services_opened(self) -> set[str]:
+        with self._lock:
+            return {service for _, service in self.opened}
+
+
+@pytest.fixture
+def upstreams(monkeypatch: pytest.MonkeyPatch) -> Upstreams:
+    """In-process forwards of this test reach the real servers a test routes to (`upstreams.routes`)."""
+    from platformctl import portforward
+
+    fake = Upstreams()
+    monkeypatch.setattr(portforward, "service_opener", fake.service_opener)
+    return fake

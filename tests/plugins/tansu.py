@@ -44,6 +44,7 @@ class Tansu:
 
     port: int
     cluster_id: str = CLUSTER_ID
+    advertised_port: int | None = None  # what metadata tells clients to connect to (default: `port`)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -59,7 +60,7 @@ class Tansu:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://127.0.0.1:{self.advertised_port or self.port}",
                 "--storage-engine",
                 "memory://tansu/",
                 "--cluster-id",

@@ -1,0 +1,131 @@
+"""`platformctl up/down/status/doctor`: the platform's lifecycle (logic: lifecycle.py, doctor.py)."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated
+
+import typer
+from typer.exceptions import Abort
+
+from platformctl import ui
+from platformctl.commands import base
+from platformctl.commands.base import EtcdEndpointOption, OfflineOption, OutputFormat, OutputOption
+from platformctl.config import ENV_TIMEOUT
+from platformctl.errors import InputError, PlatformError
+
+
+class ClusterAction(enum.StrEnum):
+    stop = "stop"
+    delete = "delete"
+
+
+@base.app.command()
+def up(
+    ctx: typer.Context,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Wait until every component is ready.")
+    ] = True,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", envvar=ENV_TIMEOUT, min=0, help="Seconds to wait for readiness."),
+    ] = 600.0,
+    force_conflicts: Annotated[
+        bool,
+        typer.Option(
+            "--force-conflicts",
+            help="Take back fields another field manager changed (server-side apply force).",
+        ),
+    ] = False,
+    skip_images: Annotated[
+        bool,
+        typer.Option("--skip-images", help="Do not cache the pinned images in minikube before applying."),
+    ] = False,
+    offline: OfflineOption = False,
+    etcd_endpoint: EtcdEndpointOption = None,
+) -> None:
+    """Start minikube (or use --context), cache images, apply with server-side apply, wait, seed overrides.
+
+    Images missing from minikube are pulled first (minikube only). Once ready, the environment's
+    one-broker topic-defaults are written to the platform's etcd unless some are set already.
+    A re-run with nothing changed sends no write and reports every component unchanged.
+    """
+    from platformctl import config, lifecycle, reach
+
+    settings = config.settings(base.options(ctx), reach.endpoint_overrides(etcd_endpoint=etcd_endpoint))
+    options = lifecycle.UpOptions(
+        wait=wait, timeout=timeout, force_conflicts=force_conflicts, skip_images=skip_images, offline=offline
+    )
+    lifecycle.up(settings, options)
+
+
+@base.app.command()
+def down(
+    ctx: typer.Context,
+    yes: Annotated[bool, base.yes_option("Do not ask for confirmation.")] = False,
+    cluster: Annotated[
+        ClusterAction | None,
+        typer.Option("--cluster", help="Also stop or delete the minikube profile."),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", envvar=ENV_TIMEOUT, min=0, help="Seconds to wait until it is gone.")
+    ] = 300.0,
+) -> None:
+    """Delete everything `up` created (by label, cluster-scoped objects too) and wait until it is gone."""
+    from platformctl import config, lifecycle
+
+    if not yes and not base.interactive():
+        raise InputError(
+            "refusing to delete without confirmation on a non-interactive terminal",
+            field="--yes",
+            hint="run `platformctl down --yes` to confirm",
+        )
+    settings = config.settings(base.options(ctx))
+    plan = lifecycle.plan_down(settings, cluster.value if cluster else None)
+    if plan.empty:
+        if plan.cluster is not None:
+            plan.cluster.close()
+        ui.info(f"nothing to delete: no objects labelled by platformctl for namespace {settings.namespace!r}")
+        return
+    if not yes and not typer.confirm(f"{plan.describe()}. Continue?", default=False, err=True):
+        if plan.cluster is not None:
+            plan.cluster.close()
+        raise Abort()
+    lifecycle.down(plan, timeout=timeout)
+
+
+@base.app.command()
+def status(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
+    """Cluster, server version, security mode and each component's readiness."""
+    from platformctl import config, lifecycle
+
+    report = lifecycle.status(config.settings(base.options(ctx)))
+    if output is OutputFormat.json:
+        ui.data_json(report)
+    else:
+        ui.out().print(lifecycle.status_table(report))
+
+
+@base.app.command()
+def doctor(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
+    """Check what goes wrong before it does: minikube, driver, memory/CPUs, context, ports, versions, images."""
+    from rich.table import Table
+
+    from platformctl import config
+    from platformctl import doctor as checkup
+
+    checks = checkup.run(config.settings(base.options(ctx)))
+    if output is OutputFormat.json:
+        ui.data_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks])
+    else:
+        table = Table(title="platformctl doctor", title_justify="left")
+        table.add_column("check")
+        table.add_column("result")
+        table.add_column("detail")
+        for c in checks:
+            detail = c.detail if c.ok or not c.fix else f"{c.detail}; fix: {c.fix}"
+            table.add_row(c.name, "ok" if c.ok else "FAIL", detail)
+        ui.out().print(table)
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        raise PlatformError(f"{len(failed)} of {len(checks)} checks failed: {', '.join(failed)}")

@@ -1,0 +1,52 @@
+"""`platformctl port-forward`: loopback-only forwards until Ctrl-C (logic: forward.py, portforward.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from platformctl import ui
+from platformctl.commands import base
+
+
+@base.app.command("port-forward")
+def port_forward(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="TARGET[:PORT]",
+            help="kafka-ui, schema-registry, kafka, etcd, fluentd; several at once are fine. "
+            ":PORT picks the local port (0: any free one; default: the service port).",
+            show_default=False,
+        ),
+    ],
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            help="Local port for a single target (0 picks a free one; default: the service port). "
+            "kafka always uses 9092, the port the broker advertises.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Forward platform services to 127.0.0.1 (only) until Ctrl-C; prints one URL per target.
+
+    Every connection opens its own forward to a ready pod, so the forward outlives pod restarts.
+    """
+    from platformctl import config, forward
+
+    settings = config.settings(base.options(ctx))
+    plans = forward.targets(settings, names, port)
+    forwards = [forward.build(settings, plan) for plan in plans]
+
+    def announce() -> None:
+        for plan, fwd in zip(plans, forwards, strict=True):
+            service = f"{settings.namespace}/{plan.service}:{plan.service_port}"
+            ui.info(f"{plan.name}: {fwd.url()} -> service {service}")
+            ui.data(fwd.url())
+        ui.info("forwarding; press Ctrl-C to stop")
+
+    forward.serve(forwards, on_ready=announce)

@@ -1,0 +1,214 @@
+"""`platformctl topics plan/apply`: declarative topics (logic: topicrun.py, topics.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from platformctl import ui
+from platformctl.commands import base
+from platformctl.commands.base import (
+    EtcdEndpointOption,
+    NoOverridesOption,
+    OutputFormat,
+    OutputOption,
+)
+from platformctl.config import ENV_BOOTSTRAP_SERVER, ENV_YES
+from platformctl.errors import ExitCode, PlatformError
+
+if TYPE_CHECKING:
+    from platformctl.topicrun import Options, Prepared
+
+topics_app = typer.Typer(
+    cls=TyperGroup,
+    help="Declarative topics from HOCON (.conf) or YAML files: plan never writes, apply asks first.",
+    no_args_is_help=True,
+)
+base.app.add_typer(topics_app, name="topics")
+
+FilesArgument = Annotated[
+    list[Path],
+    typer.Argument(help="Topic files (.conf, .yaml, .yml) or directories of them.", show_default=False),
+]
+BootstrapOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap-server",
+        envvar=ENV_BOOTSTRAP_SERVER,
+        help="Kafka bootstrap address (host:port) [default: kafka.bootstrap-server].",
+    ),
+]
+SetOption = Annotated[
+    list[str],
+    typer.Option(
+        "--set",
+        help="Override one value: TOPIC.KEY=VALUE, KEY being partitions, replication-factor or a Kafka "
+        "topic config; TOPIC '*' means every topic in the files. Repeatable; applied after the files "
+        "and environment overrides, later wins.",
+    ),
+]
+AllowUnknownOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unknown-config", help="Pass config keys platformctl does not know through unchecked."
+    ),
+]
+DestructiveOption = Annotated[
+    bool,
+    typer.Option("--destructive", help="Remove config keys set on the cluster but absent from the files."),
+]
+RepartitionOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-repartition",
+        help="Allow adding partitions to compacted topics (moves keys to other partitions).",
+    ),
+]
+PruneOption = Annotated[
+    bool,
+    typer.Option(
+        "--prune",
+        help="Delete topics that platformctl applied (its records in etcd) and that are no longer in the "
+        "files (after confirmation).",
+    ),
+]
+ClusterIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster-id",
+        help="Refuse to act unless the Kafka cluster has this id [default: kafka.cluster-id when set in "
+        "platformctl.yaml, or the files' cluster-id].",
+    ),
+]
+
+
+def _prepare(
+    ctx: typer.Context,
+    files: list[Path],
+    bootstrap_server: str | None,
+    etcd_endpoint: str | None,
+    options: Options,
+) -> Prepared:
+    from platformctl import config, reach, topicrun
+
+    given = reach.endpoint_overrides(bootstrap_server=bootstrap_server, etcd_endpoint=etcd_endpoint)
+    settings = config.settings(base.options(ctx), given)
+    # The lock and any forward live until the command ends (success, error or Ctrl-C).
+    stack = ctx.with_resource(contextlib.ExitStack())
+    return topicrun.prepare(stack, settings, files, options)
+
+
+@topics_app.command("plan")
+def topics_plan(
+    ctx: typer.Context,
+    files: FilesArgument,
+    bootstrap_server: BootstrapOption = None,
+    sets: SetOption = [],  # noqa: B006 (Typer needs a list default for a repeatable option)
+    output: OutputOption = OutputFormat.text,
+    allow_unknown_config: AllowUnknownOption = False,
+    destructive: DestructiveOption = False,
+    allow_repartition: RepartitionOption = False,
+    prune: PruneOption = False,
+    cluster_id: ClusterIdOption = None,
+    etcd_endpoint: EtcdEndpointOption = None,
+    no_overrides: NoOverridesOption = False,
+) -> None:
+    """Show what `apply` would change, per topic and key, with where each value came from. Never writes.
+
+    Exits 2 when a change is impossible (fewer partitions, a replication-factor change, ...).
+    """
+    from platformctl import topicrun, topics
+
+    options = topicrun.Options(
+        sets=sets,
+        allow_unknown_config=allow_unknown_config,
+        destructive=destructive,
+        allow_repartition=allow_repartition,
+        prune=prune,
+        cluster_id=cluster_id,
+        no_overrides=no_overrides,
+    )
+    result = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options).plan
+    if output == OutputFormat.json:
+        ui.data_json(result.to_json())
+    else:
+        ui.data(topics.format_plan(result))
+    topicrun.raise_if_blocked(result)
+
+
+@topics_app.command("apply")
+def topics_apply(
+    ctx: typer.Context,
+    files: FilesArgument,
+    bootstrap_server: BootstrapOption = None,
+    sets: SetOption = [],  # noqa: B006 (Typer needs a list default for a repeatable option)
+    output: OutputOption = OutputFormat.text,
+    allow_unknown_config: AllowUnknownOption = False,
+    destructive: DestructiveOption = False,
+    allow_repartition: RepartitionOption = False,
+    prune: PruneOption = False,
+    cluster_id: ClusterIdOption = None,
+    etcd_endpoint: EtcdEndpointOption = None,
+    no_overrides: NoOverridesOption = False,
+    yes: Annotated[bool, base.yes_option("Apply without asking.")] = False,
+) -> None:
+    """Make the cluster match the files: create topics, add partitions, set or remove config keys.
+
+    Shows the plan and asks first (unless --yes). Topics are never deleted, except with --prune.
+    A re-run with nothing to change sends nothing.
+    """
+    from platformctl import topicrun, topics
+    from platformctl.errors import InputError
+
+    options = topicrun.Options(
+        sets=sets,
+        allow_unknown_config=allow_unknown_config,
+        destructive=destructive,
+        allow_repartition=allow_repartition,
+        prune=prune,
+        cluster_id=cluster_id,
+        no_overrides=no_overrides,
+    )
+    prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options)
+    result = prepared.plan
+    if output == OutputFormat.text:
+        ui.data(topics.format_plan(result))
+    topicrun.raise_if_blocked(result)
+    if not result.mutating:
+        if output == OutputFormat.json:
+            ui.data_json({"plan": result.to_json(), "applied": topics.Applied().to_json()})
+        else:
+            ui.info("nothing to change")
+        return
+    if not yes:
+        if not base.interactive():
+            raise InputError(
+                "refusing to change Kafka without confirmation: stdin is not a terminal",
+                hint=f"review `platformctl topics plan`, then re-run with --yes (or {ENV_YES}=1)",
+            )
+        doomed = [t.name for t in result.topics if t.action == "prune"]
+        question = "Apply these changes?"
+        if doomed:
+            question = f"Apply these changes and DELETE {len(doomed)} topic(s) ({', '.join(doomed)})?"
+        if not typer.confirm(question, default=False, err=True):
+            ui.info("nothing applied")
+            raise typer.Exit(int(ExitCode.FAULT))
+    if prepared.etcd is not None:
+        # Nothing was written to etcd so far; the lock is taken now, and the plan made again under it.
+        shown = result.digest
+        prepared = topicrun.relock(ctx.with_resource(contextlib.ExitStack()), prepared)
+        if prepared.plan.digest != shown:
+            raise PlatformError(
+                "the plan changed since it was shown (the environment's overrides or the topics changed "
+                "meanwhile); nothing applied",
+                hint="review `platformctl topics plan` and run again",
+            )
+    done = topicrun.apply(prepared)
+    if output == OutputFormat.json:
+        ui.data_json({"plan": result.to_json(), "applied": done.to_json()})
+    else:
+        ui.data(topics.format_applied(done))
