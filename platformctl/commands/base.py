@@ -103,19 +103,19 @@ def _global(
     namespace: Annotated[
         str | None,
         typer.Option(
-            "--namespace", "-n", envvar=ENV_NAMESPACE, help="Namespace of the platform [default: dev]."
+            "--namespace", "-n", envvar=ENV_NAMESPACE, help="Namespace of the platform (default: dev)."
         ),
     ] = None,
     env: Annotated[
         str | None,
-        typer.Option("--env", envvar=ENV_ENV, help="Environment whose overrides apply [default: dev]."),
+        typer.Option("--env", envvar=ENV_ENV, help="Environment whose overrides apply (default: dev)."),
     ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
             "--config",
             envvar=ENV_CONFIG,
-            help="Settings file [default: ./platformctl.yaml when present].",
+            help="Settings file (default: ./platformctl.yaml when present).",
             dir_okay=False,
         ),
     ] = None,

@@ -27,7 +27,7 @@ def render(
             "--kubernetes-version",
             envvar=ENV_KUBERNETES_VERSION,
             help="Target server version (X.Y); chooses Pod Security admission or PodSecurityPolicy "
-            "[default: minikube.kubernetes-version].",
+            "(default: minikube.kubernetes-version).",
         ),
     ] = None,
 ) -> None:

@@ -32,20 +32,25 @@ base.app.add_typer(topics_app, name="topics")
 
 FilesArgument = Annotated[
     list[Path],
-    typer.Argument(help="Topic files (.conf, .yaml, .yml) or directories of them.", show_default=False),
+    typer.Argument(
+        metavar="FILE-OR-DIR",
+        help="Topic files (.conf, .yaml, .yml) or directories of them.",
+        show_default=False,
+    ),
 ]
 BootstrapOption = Annotated[
     str | None,
     typer.Option(
         "--bootstrap-server",
         envvar=ENV_BOOTSTRAP_SERVER,
-        help="Kafka bootstrap address (host:port) [default: kafka.bootstrap-server].",
+        help="Kafka bootstrap address (host:port) (default: kafka.bootstrap-server).",
     ),
 ]
 SetOption = Annotated[
     list[str],
     typer.Option(
         "--set",
+        metavar="TOPIC.KEY=VALUE",
         help="Override one value: TOPIC.KEY=VALUE, KEY being partitions, replication-factor or a Kafka "
         "topic config; TOPIC '*' means every topic in the files. Repeatable; applied after the files "
         "and environment overrides, later wins.",
