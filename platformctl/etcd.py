@@ -95,9 +95,22 @@ class Write:
     expect_revision: int
 
 
+# The two states of a record under `/platformctl/envs/<env>/applied/<topic>`. `topics apply` writes an
+# intent for every topic it is about to create or change BEFORE it sends anything to Kafka, then marks it
+# applied once Kafka accepted the change. A record without a `state` field (written before intents
+# existed) is applied.
+INTENT = "intent"
+APPLIED = "applied"
+
+
 @dataclass(frozen=True)
 class Applied:
-    """What `topics apply` last applied to one topic: the record `--prune` trusts as "platformctl's"."""
+    """One record of `topics apply` for one topic: the record `--prune` trusts as "platformctl's".
+
+    `state` is `applied` (Kafka accepted `spec`) or `intent` (platformctl was about to apply `spec` when
+    the record was written, and has not confirmed it since: the run stopped, or etcd went away, before
+    the record could be completed). `--prune` treats both alike as managed.
+    """
 
     topic: str
     spec: Mapping[str, Any]
@@ -105,6 +118,12 @@ class Applied:
     plan_digest: str
     by: str
     mod_revision: int
+    state: str = APPLIED
+    intended_at: str = ""
+
+    @property
+    def is_intent(self) -> bool:
+        return self.state == INTENT
 
 
 class ConflictError(PlatformError):
@@ -285,22 +304,60 @@ class EtcdStore:
             return False
         return True
 
+    def write_chunked(self, writes: Sequence[Write]) -> int:
+        """`write` in as few transactions as etcd allows (`MAX_TXN_OPS` writes each); returns how many
+        transactions were written. Each is all or nothing; a failure leaves the earlier ones written."""
+        size = MAX_TXN_OPS
+        count = 0
+        for start in range(0, len(writes), size):
+            self.write(writes[start : start + size])
+            count += 1
+        return count
+
     # -- applied records
 
-    def record_applied(self, env: str, topic: str, spec: Mapping[str, Any], plan_digest: str) -> None:
-        """Remember that platformctl applied `spec` to `topic` (last write wins: the env lock serialises
-        applies, so there is no race to guard against here)."""
-        record = {
+    @staticmethod
+    def intent_record(topic: str, spec: Mapping[str, Any], plan_digest: str) -> dict[str, Any]:
+        """The record written before Kafka is asked to create or change `topic` into `spec`."""
+        return {
             "topic": topic,
+            "state": INTENT,
+            "spec": dict(spec),
+            "intended-at": now(),
+            "plan-digest": plan_digest,
+            "by": holder_identity(),
+        }
+
+    @staticmethod
+    def applied_record(
+        topic: str, spec: Mapping[str, Any], plan_digest: str, *, intended_at: str = "", recovered: bool = False
+    ) -> dict[str, Any]:
+        """The record of a topic Kafka has as `spec`. `recovered`: completed by a later run from an intent
+        whose topic was found on Kafka as planned (the run that applied it could not record it)."""
+        record: dict[str, Any] = {
+            "topic": topic,
+            "state": APPLIED,
             "spec": dict(spec),
             "applied-at": now(),
             "plan-digest": plan_digest,
             "by": holder_identity(),
         }
+        if intended_at:
+            record["intended-at"] = intended_at
+        if recovered:
+            record["recovered"] = True
+        return record
+
+    def record_applied(
+        self, env: str, topic: str, spec: Mapping[str, Any], plan_digest: str, *, intended_at: str = ""
+    ) -> None:
+        """Remember that platformctl applied `spec` to `topic` (last write wins: the env lock serialises
+        applies, so there is no race to guard against here)."""
+        record = self.applied_record(topic, spec, plan_digest, intended_at=intended_at)
         self._post("/kv/put", {"key": _b64(applied_key(env, topic)), "value": _encode_value(record)})
 
     def applied(self, env: str) -> dict[str, Applied]:
-        """Every topic platformctl has applied in `env`, by name."""
+        """Every topic platformctl has applied, or was about to apply (`state` intent), in `env`, by name."""
         records: dict[str, Applied] = {}
         prefix = applied_prefix(env)
         for entry in self.list(prefix):
@@ -313,6 +370,8 @@ class EtcdStore:
                 plan_digest=str(value.get("plan-digest", "")),
                 by=str(value.get("by", "")),
                 mod_revision=entry.mod_revision,
+                state=INTENT if value.get("state") == INTENT else APPLIED,
+                intended_at=str(value.get("intended-at", "")),
             )
         return records
 

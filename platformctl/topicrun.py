@@ -2,9 +2,16 @@
 
 The order is what keeps dev safe: every input is validated first (files, `--set`), then the environment's
 overrides are read from etcd, and only then is Kafka contacted. If etcd is expected but cannot be read,
-the run stops before Kafka instead of applying the files' production values to this environment. An apply
-records each applied topic in etcd (for `--prune` and audits) while holding the environment lock, which it
-takes only once there is something to apply (`relock`), so a run with nothing to change writes nothing.
+the run stops before Kafka instead of applying the files' production values to this environment.
+
+An apply records each topic it creates or changes in etcd (for `--prune` and audits) while holding the
+environment lock, which it takes only once there is something to do (`relock`), so a run with nothing to
+change writes nothing. The record is written ahead: an `intent` for every topic about to be created or
+changed, before anything is sent to Kafka (if etcd cannot take it, Kafka is not touched), then marked
+`applied` once Kafka accepted the change. A record left as an intent (etcd or the process died between
+Kafka and etcd) is completed by a later run that finds the topic on Kafka as planned, even when that run
+has nothing to change on Kafka; an intent whose topic was never created is replaced by the next apply's
+intent, or removed once the topic left the files (`RecordFixes`).
 
 Kafka and etcd are reached as reach.py decides (the endpoint given, else a forward to the platform).
 Resources that must outlive one call (the lock, forwards) are entered on the `ExitStack` the caller
@@ -15,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +31,7 @@ from platformctl.config import ENV_ETCD_ENDPOINT
 from platformctl.errors import InputError, PlatformError
 
 if TYPE_CHECKING:
+    from platformctl.etcd import Applied as AppliedRecord
     from platformctl.etcd import EnvLock, EtcdStore
     from platformctl.kafka import Admin
     from platformctl.reach import Platform
@@ -34,11 +42,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class EtcdRun:
-    """The etcd side of one run: where the overrides came from, and the lock held while applying."""
+    """The etcd side of one run: where the overrides came from, the lock held while applying, and the
+    environment's applied/intent records as read (under the lock once it is held)."""
 
     store: EtcdStore
     env: str
     lock: EnvLock | None
+    records: dict[str, AppliedRecord] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,6 +74,43 @@ class Prepared:
     cli_layers: dict[str, list[Layer]]
     options: Options
     expected_cluster_id: tuple[str, str] | None
+    cluster_names: frozenset[str] = frozenset()  # every topic on Kafka when the plan was made
+
+
+@dataclass(frozen=True)
+class RecordFixes:
+    """Intent records a run settles in etcd without changing Kafka (see the module docstring)."""
+
+    # Intents whose topic is on Kafka as the effective spec says: marked applied.
+    complete: tuple[tuple[EffectiveTopic, AppliedRecord], ...] = ()
+    # Intents whose topic is neither on Kafka (never created) nor in the files: deleted.
+    drop: tuple[AppliedRecord, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.complete or self.drop)
+
+    def lines(self) -> list[str]:
+        out = [
+            f"recorded {topic.name} as applied (its record was left as an intent by an earlier run; the topic "
+            "is on Kafka as planned)"
+            for topic, _ in self.complete
+        ]
+        out += [
+            f"removed the intent record of {record.topic} (never created on Kafka, no longer in the files)"
+            for record in self.drop
+        ]
+        return out
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"completed": [t.name for t, _ in self.complete], "removed": [r.topic for r in self.drop]}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `apply` did: on Kafka (`done`), and to the records in etcd beyond marking `done` applied."""
+
+    done: Applied
+    records: RecordFixes
 
 
 def env_layers(
@@ -103,10 +150,12 @@ def env_layers(
         return {}, frozenset(), None
     store = EtcdStore(endpoint)
     layers = overrides.layers_for(store, env, names, allow_unknown_config=options.allow_unknown_config)
-    managed = frozenset(store.applied(env)) if options.prune else frozenset()
+    # Intent and applied records alike: an intent means platformctl was about to create or change it.
+    records = store.applied(env)
+    managed = frozenset(records) if options.prune else frozenset()
     refs = sorted({f"{layer.source.ref}@{layer.source.revision}" for ls in layers.values() for layer in ls})
     ui.detail(f"environment {env!r} overrides from etcd at {store.endpoint}: {', '.join(refs) or 'none'}")
-    return layers, managed, EtcdRun(store, env, None)
+    return layers, managed, EtcdRun(store, env, None, records)
 
 
 def prepare(stack: contextlib.ExitStack, settings: Settings, files: list[Path], options: Options) -> Prepared:
@@ -140,8 +189,8 @@ def prepare(stack: contextlib.ExitStack, settings: Settings, files: list[Path], 
     # run stops here instead of applying the files' production values to this environment.
     env_layers_, managed, run = env_layers(stack, settings, names, options, platform)
     admin = kafka.Admin(server, timeout=settings.kafka.request_timeout)
-    prepared = Prepared(_plan(admin, specs, layers, options, expected, env_layers_, managed), admin, run,
-                        specs, layers, options, expected)  # fmt: skip
+    plan, cluster_names = _plan(admin, specs, layers, options, expected, env_layers_, managed)
+    prepared = Prepared(plan, admin, run, specs, layers, options, expected, cluster_names)
     if options.prune and not managed:
         ui.warn("--prune: no topic is recorded as managed by platformctl, so none will be deleted")
     return prepared
@@ -151,8 +200,8 @@ def relock(stack: contextlib.ExitStack, prepared: Prepared) -> Prepared:
     """Take the environment lock (held until `stack` closes), then read etcd and Kafka and plan again.
 
     `topics apply` plans without the lock, so a run with nothing to change (or with bad input) writes
-    nothing to etcd; only once there is something to apply is the lock taken, and the caller applies the
-    new plan only if it is still the one shown.
+    nothing to etcd; only once there is something to apply (or records to settle, `record_fixes`) is the
+    lock taken, and the caller applies the new plan only if it is still the one shown.
     """
     from platformctl import overrides
 
@@ -163,8 +212,9 @@ def relock(stack: contextlib.ExitStack, prepared: Prepared) -> Prepared:
     names = [s.name for s in prepared.specs]
     options = prepared.options
     env_layers_ = overrides.layers_for(run.store, run.env, names, allow_unknown_config=options.allow_unknown_config)
-    managed = frozenset(run.store.applied(run.env)) if options.prune else frozenset()
-    plan = _plan(
+    records = run.store.applied(run.env)
+    managed = frozenset(records) if options.prune else frozenset()
+    plan, cluster_names = _plan(
         prepared.admin,
         prepared.specs,
         prepared.cli_layers,
@@ -173,7 +223,9 @@ def relock(stack: contextlib.ExitStack, prepared: Prepared) -> Prepared:
         env_layers_,
         managed,
     )
-    return dataclasses.replace(prepared, plan=plan, etcd=EtcdRun(run.store, run.env, lock))
+    return dataclasses.replace(
+        prepared, plan=plan, etcd=EtcdRun(run.store, run.env, lock, records), cluster_names=cluster_names
+    )
 
 
 def _plan(
@@ -184,8 +236,9 @@ def _plan(
     expected_cluster_id: tuple[str, str] | None,
     env_layers_: dict[str, list[Layer]],
     managed: frozenset[str],
-) -> Plan:
-    """Read the topics from Kafka and plan: file < environment overrides < --set."""
+) -> tuple[Plan, frozenset[str]]:
+    """Read the topics from Kafka and plan: file < environment overrides < --set. Also returns the names
+    of every topic on Kafka (which intent records name a topic that was never created)."""
     from platformctl import topics
 
     layers = {
@@ -194,7 +247,7 @@ def _plan(
     names = [s.name for s in specs]
     with ui.status(f"reading {len(names)} topic(s) from Kafka at {admin.bootstrap_server}"):
         cluster = admin.describe(names)
-    return topics.plan(
+    result = topics.plan(
         specs,
         cluster,
         layers,
@@ -205,6 +258,7 @@ def _plan(
         allow_unknown_config=options.allow_unknown_config,
         expected_cluster_id=expected_cluster_id,
     )
+    return result, cluster.names
 
 
 def raise_if_blocked(result: Plan) -> None:
@@ -218,46 +272,130 @@ def raise_if_blocked(result: Plan) -> None:
         )
 
 
-def apply(prepared: Prepared) -> Applied:
-    """Execute the plan, recording each applied topic in etcd when the run read its overrides there."""
+def record_fixes(prepared: Prepared) -> RecordFixes:
+    """The intent records this run can settle without Kafka: see `RecordFixes`.
+
+    An intent for a topic in the files that is not on Kafka is left alone: this run's own intent replaces
+    it when the create is applied. One for a topic that is on Kafka but differs from the effective spec
+    is left too (it is still managed; the change that fixes the topic replaces it), and so is one for a
+    topic on Kafka that left the files (managed: `--prune` deletes it, with its record).
+    """
+    run = prepared.etcd
+    if run is None:
+        return RecordFixes()
+    planned = {t.name: t for t in prepared.plan.topics if t.action != "prune"}
+    complete: list[tuple[EffectiveTopic, AppliedRecord]] = []
+    drop: list[AppliedRecord] = []
+    for name, record in sorted(run.records.items()):
+        if not record.is_intent:
+            continue
+        t = planned.get(name)
+        if t is not None:
+            if t.action == "unchanged" and t.topic is not None:
+                complete.append((t.topic, record))
+        elif name not in prepared.cluster_names:
+            drop.append(record)
+    return RecordFixes(tuple(complete), tuple(drop))
+
+
+def settle_records(prepared: Prepared) -> RecordFixes:
+    """Complete or remove the intent records `record_fixes` finds, under the lock (`relock` first). Never
+    contacts Kafka: for a run whose plan has nothing to change on Kafka."""
+    run = _locked(prepared)
+    fixes = record_fixes(prepared)
+    _write_records(run, [], fixes, "")
+    return fixes
+
+
+def apply(prepared: Prepared) -> Outcome:
+    """Execute the plan, with write-ahead records in etcd when the run read its overrides there.
+
+    Under the lock (`relock` first): one transaction (per `etcd.MAX_TXN_OPS` records) writes an intent
+    for every topic to create or change and settles the intents `record_fixes` finds; only then is Kafka
+    contacted, and each topic Kafka accepted is marked applied. If etcd cannot take the intents, nothing
+    is sent to Kafka.
+    """
     from platformctl import topics
 
+    fixes = RecordFixes()
+    recorder: AppliedRecorder | None = None
+    if prepared.etcd is not None:
+        run = _locked(prepared)
+        fixes = record_fixes(prepared)
+        intents = [t.topic for t in prepared.plan.topics if t.action in ("create", "change") and t.topic]
+        intended_at = _write_records(run, intents, fixes, prepared.plan.digest)
+        recorder = AppliedRecorder(run, intended_at)
     with ui.status("applying"):
-        recorder = AppliedRecorder.of(prepared.etcd)
         done = topics.apply(prepared.plan, prepared.admin, on_applied=recorder)
     if recorder is not None:
         recorder.finish(done.pruned)
-    return done
+    return Outcome(done, fixes)
+
+
+def _locked(prepared: Prepared) -> EtcdRun:
+    run = prepared.etcd
+    if run is None or run.lock is None:
+        raise AssertionError("etcd records are written only under the environment lock (relock first)")
+    run.lock.check()
+    return run
+
+
+def _write_records(run: EtcdRun, intents: list[EffectiveTopic], fixes: RecordFixes, digest: str) -> dict[str, str]:
+    """Write the intents and the fixes, compare-and-swap on the records as read under the lock; returns
+    each intent's time. Raises before Kafka is contacted if etcd cannot take them."""
+    from platformctl import etcd
+
+    writes: list[etcd.Write] = []
+    intended_at: dict[str, str] = {}
+    for topic in intents:
+        record = run.store.intent_record(topic.name, spec_of(topic), digest)
+        intended_at[topic.name] = record["intended-at"]
+        old = run.records.get(topic.name)
+        writes.append(etcd.Write(etcd.applied_key(run.env, topic.name), record, old.mod_revision if old else 0))
+    for topic, intent in fixes.complete:
+        completed = run.store.applied_record(
+            topic.name, spec_of(topic), intent.plan_digest, intended_at=intent.intended_at, recovered=True
+        )
+        writes.append(etcd.Write(etcd.applied_key(run.env, topic.name), completed, intent.mod_revision))
+    for intent in fixes.drop:
+        writes.append(etcd.Write(etcd.applied_key(run.env, intent.topic), None, intent.mod_revision))
+    try:
+        run.store.write_chunked(writes)
+    except PlatformError as e:
+        what = "the intent records" if intents else "the applied records"
+        raise PlatformError(
+            f"could not write {what} to etcd, so nothing was sent to Kafka: {e.message}",
+            hint=e.hint,
+        ) from e
+    return intended_at
+
+
+def spec_of(topic: EffectiveTopic) -> dict[str, Any]:
+    """The effective spec as recorded in etcd."""
+    spec: dict[str, Any] = {"partitions": topic.partitions, "replication-factor": topic.replication_factor}
+    if topic.config:
+        spec["config"] = dict(sorted(topic.config.items()))
+    return spec
 
 
 class AppliedRecorder:
-    """`on_applied` for `topics.apply`: records each applied topic in etcd, for `--prune` and audits.
+    """`on_applied` for `topics.apply`: marks each topic Kafka accepted as applied in etcd (its intent was
+    written before Kafka was contacted).
 
     A failed record must not hide what Kafka already did, so failures are collected and reported after
-    the apply finished (the Kafka changes are kept; re-recording needs a change or a re-create).
+    the apply finished (the Kafka changes are kept, and the records stay intents: a re-run completes them).
     """
 
-    def __init__(self, run: EtcdRun) -> None:
+    def __init__(self, run: EtcdRun, intended_at: dict[str, str] | None = None) -> None:
         self.run = run
+        self.intended_at = intended_at or {}
         self.failed: list[str] = []
 
-    @classmethod
-    def of(cls, run: EtcdRun | None) -> AppliedRecorder | None:
-        if run is None:
-            return None
-        if run.lock is not None:
-            run.lock.check()
-        return cls(run)
-
     def __call__(self, topic: EffectiveTopic, digest: str) -> None:
-        spec: dict[str, Any] = {
-            "partitions": topic.partitions,
-            "replication-factor": topic.replication_factor,
-        }
-        if topic.config:
-            spec["config"] = dict(sorted(topic.config.items()))
         try:
-            self.run.store.record_applied(self.run.env, topic.name, spec, digest)
+            self.run.store.record_applied(
+                self.run.env, topic.name, spec_of(topic), digest, intended_at=self.intended_at.get(topic.name, "")
+            )
         except PlatformError as e:
             self.failed.append(f"{topic.name} ({e})")
 
@@ -271,5 +409,6 @@ class AppliedRecorder:
             raise PlatformError(
                 f"applied to Kafka, but could not update the applied records in etcd for {self.failed[0]}"
                 + (f" and {len(self.failed) - 1} more" if len(self.failed) > 1 else ""),
-                hint="the Kafka changes are kept; check etcd and run `topics apply` again",
+                hint="the Kafka changes are kept, their records left as intents: once etcd is back, "
+                "`topics apply` completes them",
             )

@@ -137,11 +137,19 @@ def topics_plan(
         cluster_id=cluster_id,
         no_overrides=no_overrides,
     )
-    result = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options).plan
+    prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options)
+    result = prepared.plan
     if output == OutputFormat.json:
         ui.data_json(result.to_json())
     else:
         ui.data(topics.format_plan(result))
+    fixes = topicrun.record_fixes(prepared)
+    if fixes:
+        names = [t.name for t, _ in fixes.complete] + [r.topic for r in fixes.drop]
+        ui.info(
+            f"etcd: {len(names)} record(s) left as intents by an earlier run ({', '.join(names)}); "
+            "`topics apply` completes or removes them"
+        )
     topicrun.raise_if_blocked(result)
 
 
@@ -164,7 +172,8 @@ def topics_apply(
     """Make the cluster match the files: create topics, add partitions, set or remove config keys.
 
     Shows the plan and asks first (unless --yes). Topics are never deleted, except with --prune.
-    A re-run with nothing to change sends nothing.
+    A re-run with nothing to change sends nothing to Kafka; it completes records in etcd that an earlier
+    run could not (the topic was applied, but etcd went away before it was recorded).
     """
     from platformctl import topicrun, topics
     from platformctl.errors import InputError
@@ -184,10 +193,19 @@ def topics_apply(
         ui.data(topics.format_plan(result))
     topicrun.raise_if_blocked(result)
     if not result.mutating:
+        fixes = topicrun.RecordFixes()
+        if topicrun.record_fixes(prepared):
+            # Nothing for Kafka, but intent records to settle: an etcd-only write, under the lock.
+            prepared = _relock(ctx, prepared)
+            fixes = topicrun.settle_records(prepared)
         if output == OutputFormat.json:
-            ui.data_json({"plan": result.to_json(), "applied": topics.Applied().to_json()})
+            ui.data_json(
+                {"plan": result.to_json(), "applied": topics.Applied().to_json(), "records": fixes.to_json()}
+            )
         else:
-            ui.info("nothing to change")
+            ui.info("nothing to change" + (" on Kafka" if fixes else ""))
+            if fixes:
+                ui.data("\n".join(fixes.lines()))
         return
     if not yes:
         if not base.interactive():
@@ -202,18 +220,29 @@ def topics_apply(
         if not typer.confirm(question, default=False, err=True):
             ui.info("nothing applied")
             raise typer.Exit(int(ExitCode.FAULT))
-    if prepared.etcd is not None:
-        # Nothing was written to etcd so far; the lock is taken now, and the plan made again under it.
-        shown = result.digest
-        prepared = topicrun.relock(ctx.with_resource(contextlib.ExitStack()), prepared)
-        if prepared.plan.digest != shown:
-            raise PlatformError(
-                "the plan changed since it was shown (the environment's overrides or the topics changed "
-                "meanwhile); nothing applied",
-                hint="review `platformctl topics plan` and run again",
-            )
-    done = topicrun.apply(prepared)
+    prepared = _relock(ctx, prepared)
+    outcome = topicrun.apply(prepared)
     if output == OutputFormat.json:
-        ui.data_json({"plan": result.to_json(), "applied": done.to_json()})
+        ui.data_json(
+            {"plan": result.to_json(), "applied": outcome.done.to_json(), "records": outcome.records.to_json()}
+        )
     else:
-        ui.data(topics.format_applied(done))
+        ui.data("\n".join([*outcome.records.lines(), topics.format_applied(outcome.done)]))
+
+
+def _relock(ctx: typer.Context, prepared: Prepared) -> Prepared:
+    """Nothing was written to etcd so far; the lock is taken now, and the plan made again under it. The
+    run goes on only if the plan is still the one shown."""
+    from platformctl import topicrun
+
+    if prepared.etcd is None:
+        return prepared
+    shown = prepared.plan.digest
+    prepared = topicrun.relock(ctx.with_resource(contextlib.ExitStack()), prepared)
+    if prepared.plan.digest != shown:
+        raise PlatformError(
+            "the plan changed since it was shown (the environment's overrides or the topics changed "
+            "meanwhile); nothing applied",
+            hint="review `platformctl topics plan` and run again",
+        )
+    return prepared
