@@ -133,8 +133,12 @@ def test_broker_killed_while_the_create_is_in_flight(
     [line] = errors(result)
     assert own_tansu.bootstrap in line, line
     assert kafka_calls.calls == ["create_topics"]
-    # Nothing is recorded as applied that may not be: the records written ahead are still intents.
-    assert {name: r.state for name, r in store.applied(etcd_env).items()} == {n: etcd.INTENT for n in EXPECTED}
+    # Every topic was recorded ahead as an intent. The broker dies right after the request leaves; on a
+    # loaded machine it may still answer first, and a topic Kafka acknowledged is rightly marked applied:
+    # either way, no topic is without a record and none is in another state.
+    states = {name: r.state for name, r in store.applied(etcd_env).items()}
+    assert set(states) == set(EXPECTED)
+    assert set(states.values()) <= {etcd.INTENT, etcd.APPLIED}
     assert store.get(etcd.lock_key(etcd_env)) is None  # the lock was released
 
     own_tansu.start()  # empty: Tansu keeps topics in memory
