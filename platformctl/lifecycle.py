@@ -21,7 +21,8 @@ from platformctl.errors import InputError, PlatformError
 
 if TYPE_CHECKING:
     from platformctl.images import CacheReport
-    from platformctl.kube import Cluster, Outcome, Target
+    from platformctl.kube import Cluster, Target
+    from platformctl.kubesync import Outcome
     from platformctl.readiness import WorkloadState
     from platformctl.settings import Settings
 
@@ -215,7 +216,7 @@ def step_render(run: UpRun) -> None:
 
 def step_apply(run: UpRun) -> None:
     """Server-side apply of every rendered object, in order, writing only what differs."""
-    from platformctl import kube
+    from platformctl import kube, kubesync
 
     assert run.rendered is not None
     ns = run.settings.namespace
@@ -230,7 +231,7 @@ def step_apply(run: UpRun) -> None:
                 ui.detail(f"    {reason}")
 
     with ui.status(f"applying {len(run.rendered.documents)} objects to {run.need_cluster().target.context!r}"):
-        run.outcomes = kube.sync(
+        run.outcomes = kubesync.sync(
             run.need_cluster(),
             run.rendered.documents,
             namespace=ns,
@@ -242,7 +243,7 @@ def step_apply(run: UpRun) -> None:
 
 def step_wait(run: UpRun) -> None:
     """Wait for every workload with a live display; stop at once with a diagnosis when one cannot start."""
-    from platformctl import kube
+    from platformctl import kubesync
 
     if not run.options.wait:
         ui.detail("not waiting for readiness (--no-wait)")
@@ -250,7 +251,7 @@ def step_wait(run: UpRun) -> None:
     ns = run.settings.namespace
     workloads = [(c.kind, c.name) for c in render.components(run.settings)]
     with ReadinessView() as view:
-        run.states = kube.wait_ready(
+        run.states = kubesync.wait_ready(
             run.need_cluster(),
             ns,
             render.selector(ns),

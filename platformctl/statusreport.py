@@ -52,7 +52,7 @@ def security_report(cluster: Cluster, settings: Settings, version: render.KubeVe
 
 def status(settings: Settings) -> dict[str, Any]:
     """Cluster, server version, security mode and each component's readiness, as plain data."""
-    from platformctl import kube
+    from platformctl import kube, kubesync
 
     if uses_minikube(settings):
         from platformctl import minikube
@@ -71,7 +71,7 @@ def status(settings: Settings) -> dict[str, Any]:
         security = security_report(cluster, settings, version)
         ns = settings.namespace
         components = render.components(settings)
-        states = kube.workload_states(cluster, ns, render.selector(ns), [(c.kind, c.name) for c in components])
+        states = kubesync.workload_states(cluster, ns, render.selector(ns), [(c.kind, c.name) for c in components])
     finally:
         cluster.close()
     return {

@@ -55,7 +55,7 @@ class DownPlan:
 
 def plan_down(settings: Settings, cluster_action: str | None) -> DownPlan:
     """What `down` would remove; reads only (the objects by label, the minikube profile)."""
-    from platformctl import kube
+    from platformctl import kube, kubesync
 
     plan = DownPlan(settings=settings, cluster_action=cluster_action)
     if cluster_action and not uses_minikube(settings):
@@ -83,20 +83,20 @@ def plan_down(settings: Settings, cluster_action: str | None) -> DownPlan:
             )
     plan.cluster = kube.Cluster.connect(target(settings))
     ns = settings.namespace
-    plan.objects = kube.find_labelled(plan.cluster, ns, render.selector(ns))
+    plan.objects = kubesync.find_labelled(plan.cluster, ns, render.selector(ns))
     return plan
 
 
 def down(plan: DownPlan, *, timeout: float = 300.0) -> None:
-    from platformctl import kube
+    from platformctl import kubesync
 
     try:
         if plan.cluster is not None and plan.objects:
             ns = plan.settings.namespace
             selector = render.selector(ns)
-            kube.delete_objects(plan.cluster, plan.objects, selector, on_delete=lambda n: ui.info(f"  {n} deleted"))
+            kubesync.delete_objects(plan.cluster, plan.objects, selector, on_delete=lambda n: ui.info(f"  {n} deleted"))
             with ui.status(f"waiting until the platform in {ns!r} is gone"):
-                kube.wait_gone(plan.cluster, plan.objects, ns, selector, timeout=timeout)
+                kubesync.wait_gone(plan.cluster, plan.objects, ns, selector, timeout=timeout)
             ui.info(f"removed {len(plan.objects)} objects from context {plan.cluster.target.context!r}")
     finally:
         if plan.cluster is not None:
