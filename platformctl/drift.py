@@ -13,7 +13,7 @@ canonical form. So the comparison is:
    it (https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management).
 
 This errs towards "changed" (a list another manager extended, a value the server normalised in a way
-not handled here); `kube.sync` then asks the server with a dry-run apply, which has the last word.
+not handled here); `kubesync.sync` then asks the server with a dry-run apply, which has the last word.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`up`, `down` and `status` as ordered steps over the minikube and Kubernetes adapters (`doctor`: doctor.py).
+"""`up` as ordered steps over the minikube and Kubernetes adapters, and the target guard every lifecycle
+command shares (`down`: teardown.py, `status`: statusreport.py, `doctor`: doctor.py).
 
 `up` is a list of named steps (`UP_STEPS`) run in order over one `UpRun`, so the order is visible in
 one place: minikube, the target guard, the image cache (minikube only, before the first API request, so
@@ -20,7 +21,8 @@ from platformctl.errors import InputError, PlatformError
 
 if TYPE_CHECKING:
     from platformctl.images import CacheReport
-    from platformctl.kube import Cluster, Outcome, Target
+    from platformctl.kube import Cluster, Target
+    from platformctl.kubesync import Outcome
     from platformctl.readiness import WorkloadState
     from platformctl.settings import Settings
 
@@ -214,7 +216,7 @@ def step_render(run: UpRun) -> None:
 
 def step_apply(run: UpRun) -> None:
     """Server-side apply of every rendered object, in order, writing only what differs."""
-    from platformctl import kube
+    from platformctl import kube, kubesync
 
     assert run.rendered is not None
     ns = run.settings.namespace
@@ -229,7 +231,7 @@ def step_apply(run: UpRun) -> None:
                 ui.detail(f"    {reason}")
 
     with ui.status(f"applying {len(run.rendered.documents)} objects to {run.need_cluster().target.context!r}"):
-        run.outcomes = kube.sync(
+        run.outcomes = kubesync.sync(
             run.need_cluster(),
             run.rendered.documents,
             namespace=ns,
@@ -241,7 +243,7 @@ def step_apply(run: UpRun) -> None:
 
 def step_wait(run: UpRun) -> None:
     """Wait for every workload with a live display; stop at once with a diagnosis when one cannot start."""
-    from platformctl import kube
+    from platformctl import kubesync
 
     if not run.options.wait:
         ui.detail("not waiting for readiness (--no-wait)")
@@ -249,7 +251,7 @@ def step_wait(run: UpRun) -> None:
     ns = run.settings.namespace
     workloads = [(c.kind, c.name) for c in render.components(run.settings)]
     with ReadinessView() as view:
-        run.states = kube.wait_ready(
+        run.states = kubesync.wait_ready(
             run.need_cluster(),
             ns,
             render.selector(ns),
@@ -417,218 +419,3 @@ class ReadinessView:
             if self.shown.get(s.name) != line:
                 self.shown[s.name] = line
                 ui.info(f"  {s.name}: {line}")
-
-
-# --- down ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class DownPlan:
-    settings: Settings
-    cluster_action: str | None  # None, "stop" or "delete"
-    objects: list[dict[str, Any]] = field(default_factory=list)
-    cluster: Cluster | None = None
-    profile_exists: bool = False
-    profile_running: bool = False
-
-    def describe(self) -> str:
-        from platformctl import kube
-
-        parts = []
-        if self.objects:
-            names = ", ".join(kube.describe(*kube.ref(o)) for o in reversed(self.objects))
-            parts.append(f"delete {len(self.objects)} objects labelled by platformctl ({names})")
-            if any(o.get("kind") == "Namespace" for o in self.objects):
-                parts.append(self._data_loss())
-        if self.cluster_action and self.profile_exists:
-            parts.append(f"{self.cluster_action} minikube profile {self.settings.minikube.profile!r}")
-        return "; ".join(parts)
-
-    def _data_loss(self) -> str:
-        ns = self.settings.namespace
-        text = f"namespace {ns!r} goes with everything in it: every topic and its data in Kafka"
-        if self.settings.etcd.endpoint is None:
-            return text + ", and the environment overrides and applied records in the platform's etcd"
-        return text + f" (the overrides in etcd at {self.settings.etcd.endpoint} are kept)"
-
-    @property
-    def empty(self) -> bool:
-        return not self.objects and not (self.cluster_action and self.profile_exists)
-
-
-def plan_down(settings: Settings, cluster_action: str | None) -> DownPlan:
-    """What `down` would remove; reads only (the objects by label, the minikube profile)."""
-    from platformctl import kube
-
-    plan = DownPlan(settings=settings, cluster_action=cluster_action)
-    if cluster_action and not uses_minikube(settings):
-        raise InputError(
-            "--cluster stops or deletes minikube's profile; with --context platformctl never touches the "
-            "cluster itself",
-            field="--cluster",
-        )
-    if uses_minikube(settings):
-        from platformctl import minikube
-
-        found = minikube.profile(settings.minikube.profile)
-        plan.profile_exists = found is not None
-        plan.profile_running = bool(found and found.running)
-        if cluster_action == "delete":
-            return plan  # deleting the profile removes everything in it
-        if not plan.profile_running:
-            if cluster_action == "stop":
-                plan.profile_exists = False  # nothing to stop
-                return plan
-            raise PlatformError(
-                f"minikube profile {settings.minikube.profile!r} is not running, so its objects cannot be deleted",
-                hint=f"start it with `minikube start -p {settings.minikube.profile}` first, or "
-                "`platformctl down --cluster delete` to remove the whole cluster",
-            )
-    plan.cluster = kube.Cluster.connect(target(settings))
-    ns = settings.namespace
-    plan.objects = kube.find_labelled(plan.cluster, ns, render.selector(ns))
-    return plan
-
-
-def down(plan: DownPlan, *, timeout: float = 300.0) -> None:
-    from platformctl import kube
-
-    try:
-        if plan.cluster is not None and plan.objects:
-            ns = plan.settings.namespace
-            selector = render.selector(ns)
-            kube.delete_objects(plan.cluster, plan.objects, selector, on_delete=lambda n: ui.info(f"  {n} deleted"))
-            with ui.status(f"waiting until the platform in {ns!r} is gone"):
-                kube.wait_gone(plan.cluster, plan.objects, ns, selector, timeout=timeout)
-            ui.info(f"removed {len(plan.objects)} objects from context {plan.cluster.target.context!r}")
-    finally:
-        if plan.cluster is not None:
-            plan.cluster.close()
-    if plan.cluster_action and plan.profile_exists:
-        from platformctl import minikube
-
-        profile = plan.settings.minikube.profile
-        with ui.status(f"{'stopping' if plan.cluster_action == 'stop' else 'deleting'} minikube profile {profile!r}"):
-            (minikube.stop if plan.cluster_action == "stop" else minikube.delete)(profile)
-        ui.info(f"minikube profile {profile!r} {'stopped' if plan.cluster_action == 'stop' else 'deleted'}")
-
-
-# --- status -------------------------------------------------------------------------------------
-
-
-def security_report(cluster: Cluster, settings: Settings, version: render.KubeVersion) -> dict[str, Any]:
-    """The security mode in force (namespace labels, policies present) next to the expected one."""
-    from platformctl import kube
-
-    ns = settings.namespace
-    expected = render.security_mode(settings, version)
-    namespace = cluster.get(kube.NAMESPACE, None, ns)
-    labels = ((namespace or {}).get("metadata") or {}).get("labels") or {}
-    enforce = labels.get("pod-security.kubernetes.io/enforce")
-    report: dict[str, Any] = {
-        "expected": expected.describe(),
-        "namespace_exists": namespace is not None,
-        "pod_security_enforce": enforce,
-        "pod_security_version": labels.get("pod-security.kubernetes.io/enforce-version"),
-    }
-    selector = render.selector(ns)
-    if expected.clusterip_policy:
-        vap = next(k for k in kube.KINDS if k.kind == "ValidatingAdmissionPolicy")
-        report["clusterip_policy"] = bool(cluster.list_objects(vap, None, selector))
-    if expected.mechanism == "pod-security-policy":
-        psp = next(k for k in kube.KINDS if k.kind == "PodSecurityPolicy")
-        report["pod_security_policy"] = [o["metadata"]["name"] for o in cluster.list_objects(psp, None, selector)]
-    if expected.mechanism == "pod-security-admission":
-        report["in_force"] = f"pod-security-admission ({enforce})" if enforce else "none"
-    else:
-        report["in_force"] = (
-            f"pod-security-policy ({', '.join(report['pod_security_policy'])})"
-            if report["pod_security_policy"]
-            else "none"
-        )
-    return report
-
-
-def status(settings: Settings) -> dict[str, Any]:
-    """Cluster, server version, security mode and each component's readiness, as plain data."""
-    from platformctl import kube
-
-    if uses_minikube(settings):
-        from platformctl import minikube
-
-        found = minikube.profile(settings.minikube.profile)
-        if found is None or not found.running:
-            raise PlatformError(
-                f"minikube profile {settings.minikube.profile!r} is "
-                f"{'not created' if found is None else found.status.lower()}",
-                hint="`platformctl up` starts it",
-            )
-    cluster = kube.Cluster.connect(target(settings))
-    try:
-        server_version = cluster.version()
-        version = render.parse_version(server_version, origin=f"server version of {cluster.target.context}")
-        security = security_report(cluster, settings, version)
-        ns = settings.namespace
-        components = render.components(settings)
-        states = kube.workload_states(cluster, ns, render.selector(ns), [(c.kind, c.name) for c in components])
-    finally:
-        cluster.close()
-    return {
-        "cluster": {
-            "context": cluster.target.context,
-            "server": cluster.server,
-            "version": server_version,
-            "minikube_profile": settings.minikube.profile if uses_minikube(settings) else None,
-        },
-        "namespace": settings.namespace,
-        "security": security,
-        "components": [
-            {
-                "name": c.name,
-                "kind": c.kind,
-                "image": c.image,
-                "service": c.service,
-                "ready": f"{s.ready}/{s.desired}" if s.exists else "0/0",
-                "state": "ready" if s.ready_now else ("missing" if not s.exists else "not ready"),
-                "detail": s.summary,
-                "forwards": {t: f"127.0.0.1:{p}" for t, p in c.ports.items()},
-                "local_ports": {t: local_port(p) for t, p in c.ports.items()},
-            }
-            for c, s in zip(components, states, strict=True)
-        ],
-        "ready": all(s.ready_now for s in states),
-    }
-
-
-def local_port(port: int) -> dict[str, Any]:
-    """Whether the local end of a port-forward is taken (by a running `port-forward`, or by something else)."""
-    from platformctl import forward
-
-    in_use = forward.port_in_use(port)
-    holder = forward.port_holder(port) if in_use else None
-    return {"address": f"127.0.0.1:{port}", "in_use": in_use, "holder": holder}
-
-
-def _forward_detail(target: str, state: dict[str, Any]) -> str:
-    text = f"{target} -> {state['address']}"
-    if state["in_use"]:
-        text += f" (in use by {state['holder']})" if state["holder"] else " (in use)"
-    return text
-
-
-def status_table(report: dict[str, Any]) -> Any:
-    from rich.table import Table
-
-    cluster, security = report["cluster"], report["security"]
-    table = Table(title=f"platformctl status: namespace {report['namespace']}", title_justify="left")
-    table.add_column("")
-    table.add_column("state")
-    table.add_column("detail")
-    table.add_row("cluster", cluster["context"], cluster["server"])
-    table.add_row("kubernetes", cluster["version"], "")
-    table.add_row("security", security["in_force"], f"expected: {security['expected']}")
-    for c in report["components"]:
-        forwards = ", ".join(_forward_detail(t, state) for t, state in c["local_ports"].items())
-        detail = c["detail"] if c["state"] != "ready" else forwards
-        table.add_row(c["name"], f"{c['state']} {c['ready']}", detail)
-    return table

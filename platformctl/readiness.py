@@ -1,6 +1,6 @@
 """Is each workload ready, and if a pod cannot start, why? Read from objects, not guessed.
 
-`kube.wait_ready` polls the workloads, their ReplicaSets, pods and the namespace's events and hands
+`kubesync.wait_ready` polls the workloads, their ReplicaSets, pods and the namespace's events and hands
 the dicts to `assess()`. The failures worth stopping for at once, rather than waiting out the timeout:
 
 - Pod Security (or PodSecurityPolicy, or a ValidatingAdmissionPolicy) refused the pods: no pod exists,

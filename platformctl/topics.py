@@ -7,7 +7,7 @@ Public API (used by the CLI and by the environment-overrides code):
 
     load_files(paths, allow_unknown_config=False) -> list[TopicSpec]
         Read and validate topic files/directories (`platformctl.topicfile`); raises InputError(s).
-    effective(spec, layers=()) -> EffectiveTopic
+    effective(spec, layers=()) -> EffectiveTopic            (defined in topiclayers.py, exported here)
         The file spec, then each `Layer` in order (later wins). Every value keeps its `Source` and the
         values it replaced. A layer that lowers replication-factor below min.insync.replicas also lowers
         min.insync.replicas, as a `derived` value whose note says why (shown in the plan).
@@ -25,6 +25,8 @@ Public API (used by the CLI and by the environment-overrides code):
 
 Prune deletes only topics that are on the cluster, named in `managed` (the names platformctl records as
 its own, e.g. from etcd), and absent from the files; never anything else.
+
+Plans and results as text: topicview.py.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from platformctl import topicspec
 from platformctl.errors import InputError, InputErrors, PlatformError, WrongTargetError
+from platformctl.topiclayers import EffectiveTopic, Scalar, Value, check_layers, effective, layer_error
 from platformctl.topicspec import Layer, Source, TopicSpec
 
 if TYPE_CHECKING:
@@ -59,126 +62,12 @@ __all__ = [
     "plan",
 ]
 
-Scalar = int | str
-
 
 def load_files(paths: Sequence[str | Path], allow_unknown_config: bool = False) -> list[TopicSpec]:
     """Every topic declared in these files/directories; raises `InputError(s)` naming each problem."""
     from platformctl import topicfile
 
     return topicfile.load(paths, allow_unknown_config=allow_unknown_config)
-
-
-# --- effective spec ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Value:
-    """One effective value, where it came from, and what it replaced (earliest first)."""
-
-    value: Scalar
-    source: Source
-    replaced: tuple[tuple[Scalar, Source], ...] = ()
-    layer: int = 0  # 0: the file; n: the n-th layer (derived values take the layer that caused them)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "value": self.value,
-            "source": _source_json(self.source),
-            "replaced": [{"value": v, "source": _source_json(s)} for v, s in self.replaced],
-        }
-
-
-def _source_json(source: Source) -> dict[str, Any]:
-    return {"kind": source.kind, "ref": source.ref, "revision": source.revision, "note": source.note}
-
-
-@dataclass(frozen=True)
-class EffectiveTopic:
-    """A topic as it should be on this cluster: file + layers, with provenance."""
-
-    name: str
-    values: Mapping[str, Value]  # "partitions", "replication-factor" and Kafka config names
-    path: str = ""
-
-    @property
-    def partitions(self) -> int:
-        return int(self.values["partitions"].value)
-
-    @property
-    def replication_factor(self) -> int:
-        return int(self.values["replication-factor"].value)
-
-    @property
-    def config(self) -> dict[str, str]:
-        return {k: str(v.value) for k, v in self.values.items() if k not in topicspec.TOPIC_FIELDS}
-
-
-def effective(spec: TopicSpec, layers: Sequence[Layer] = ()) -> EffectiveTopic:
-    """File spec, then each layer in order; see the module docstring. Layer values must be validated."""
-    values: dict[str, Value] = {}
-    for key, raw in spec.values().items():
-        source = spec.sources.get(key, Source("file", spec.path))
-        values[key] = Value(raw, source)
-    for index, layer in enumerate(layers, start=1):
-        for key, raw in layer.values.items():
-            old = values.get(key)
-            replaced = (*old.replaced, (old.value, old.source)) if old is not None else ()
-            values[key] = Value(raw, layer.source, replaced, index)
-    rf, misr = values["replication-factor"], values.get("min.insync.replicas")
-    if misr is not None and _int(misr.value) > _int(rf.value) and rf.layer > misr.layer:
-        note = (
-            f"lowered to replication-factor {rf.value} set by {rf.source.ref}: "
-            f"min.insync.replicas {misr.value} would reject every acks=all write"
-        )
-        values["min.insync.replicas"] = Value(
-            str(rf.value),
-            Source("derived", "min.insync.replicas", note=note),
-            (*misr.replaced, (misr.value, misr.source)),
-            rf.layer,
-        )
-    return EffectiveTopic(spec.name, values, spec.path)
-
-
-def _int(value: Scalar) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        return 0
-
-
-def _check_layers(
-    specs: Sequence[TopicSpec], layers: Mapping[str, Sequence[Layer]], allow_unknown_config: bool
-) -> list[InputError]:
-    errors: list[InputError] = []
-    names = {s.name for s in specs}
-    for topic, topic_layers in layers.items():
-        for layer in topic_layers:
-            if topic not in names:
-                if layer.source.kind == "cli":
-                    errors.append(
-                        InputError(
-                            f"no topic {topic!r} in the files", path="command line", field=layer.source.ref
-                        )
-                    )
-                continue  # etcd may hold overrides for topics these files do not declare
-            for key, raw in layer.values.items():
-                try:
-                    topicspec.validate_value(key, raw, allow_unknown_config=allow_unknown_config)
-                except ValueError as e:
-                    errors.append(_layer_error(layer.source, f"{topic}.{key}", str(e)))
-    return errors
-
-
-def _layer_error(source: Source, field: str, message: str) -> InputError:
-    if source.kind == "cli":
-        return InputError(message, path="command line", field=f"{source.ref} {field}")
-    if source.kind == "file":
-        path, _, line = source.ref.rpartition(":")
-        if line.isdigit():
-            return InputError(message, path=path, line=int(line), field=field)
-        return InputError(message, path=source.ref, field=field)
-    return InputError(message, path=str(source), field=field)
 
 
 # --- plan -------------------------------------------------------------------------------------------
@@ -271,14 +160,14 @@ def plan(
     """
     layers = layers or {}
     _check_cluster_id(specs, cluster, expected_cluster_id)
-    errors = _check_layers(specs, layers, allow_unknown_config)
+    errors = check_layers(specs, layers, allow_unknown_config)
     InputErrors.raise_if_any(errors)
     tops = [effective(spec, layers.get(spec.name, ())) for spec in specs]
     for top in tops:
         flat = {k: v.value for k, v in top.values.items()}
         for key, message in topicspec.coherence_problems(flat):
             value = top.values.get(key) or top.values["replication-factor"]
-            errors.append(_layer_error(value.source, f"{top.name}.{key}", message))
+            errors.append(layer_error(value.source, f"{top.name}.{key}", message))
     InputErrors.raise_if_any(errors)
 
     topic_plans = [
@@ -550,79 +439,3 @@ def apply(
             else "fix the cause and re-run: finished changes are kept",
         )
     return done
-
-
-# --- text output ------------------------------------------------------------------------------------
-
-
-def describe_source(value: Value) -> str:
-    """`file.conf:7`, `etcd /platformctl/envs/dev/topic-defaults@12`, `--set`, `derived: why`."""
-    text = _source_text(value.source)
-    if value.replaced:
-        earlier = ", ".join(f"{v} from {_source_text(s)}" for v, s in value.replaced)
-        text += f" (replaces {earlier})"
-    return text
-
-
-def _source_text(source: Source) -> str:
-    if source.kind == "etcd":
-        return f"etcd {source.ref}" + (f"@{source.revision}" if source.revision is not None else "")
-    if source.kind == "derived":
-        return f"derived: {source.note or source.ref}"
-    return source.ref
-
-
-def format_plan(result: Plan) -> str:
-    """The plan as a table per topic, then a one-line summary."""
-    out: list[str] = []
-    for t in result.topics:
-        if t.action == "prune":
-            out.append(f"{t.name}: delete (--prune: managed by platformctl, no longer in the files)")
-            out.append("")
-            continue
-        out.append(f"{t.name}: {t.action}")
-        rows = [("KEY", "ACTION", "CURRENT", "DESIRED", "SOURCE")]
-        for c in t.changes:
-            rows.append(
-                (
-                    c.key,
-                    c.action,
-                    "-" if c.current is None else str(c.current),
-                    "-" if c.desired is None else str(c.desired.value),
-                    "" if c.desired is None else describe_source(c.desired),
-                )
-            )
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        for row in rows:
-            cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:4])]
-            out.append(("  " + "  ".join(cells) + "  " + row[4]).rstrip())
-        for c in t.changes:
-            if c.reason:
-                marker = "!" if c.action == "impossible" else "~"
-                out.append(f"  {marker} {c.key}: {c.reason}")
-        out.append("")
-    counts = result.counts()
-    summary = (
-        f"plan: {counts['create']} to create, {counts['change']} to change, "
-        f"{counts['unchanged']} unchanged, {counts['impossible']} impossible"
-    )
-    if counts["prune"]:
-        summary += f", {counts['prune']} to delete"
-    extra = sum(1 for t in result.topics for c in t.changes if c.action == "extra")
-    if extra:
-        summary += (
-            f" ({extra} config key(s) on the cluster not in the files, kept; --destructive removes them)"
-        )
-    out.append(summary)
-    return "\n".join(out)
-
-
-def format_applied(done: Applied) -> str:
-    lines = [f"created {name}" for name in done.created]
-    lines += [f"partitions of {name}: now {count}" for name, count in done.partitions.items()]
-    lines += [f"config of {name}: {', '.join(changes)}" for name, changes in done.configured.items()]
-    lines += [f"deleted {name}" for name in done.pruned]
-    changed = len(set(done.partitions) | set(done.configured))
-    lines.append(f"applied: {len(done.created)} created, {changed} changed, {len(done.pruned)} deleted")
-    return "\n".join(lines)
-

@@ -22,11 +22,11 @@ SELECTOR = "app.kubernetes.io/managed-by=platformctl,app.kubernetes.io/instance=
 
 def _labelled_versions(context: str) -> dict[str, str]:
     """resourceVersion of every labelled object platformctl may create, read with the client directly."""
-    from platformctl import kube
+    from platformctl import kube, kubesync
 
     cluster = kube.Cluster.connect(kube.resolve_target(context, origin="e2e"))
     try:
-        found = kube.find_labelled(cluster, "e2e-platformctl", SELECTOR)
+        found = kubesync.find_labelled(cluster, "e2e-platformctl", SELECTOR)
     finally:
         cluster.close()
     return {"/".join(str(p) for p in kube.ref(o)): o["metadata"]["resourceVersion"] for o in found}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from platformctl import kube, lifecycle
+from platformctl import kube, kubesync, lifecycle
 from tests.conftest import RunCli
 from tests.plugins.fake_kube import FakeKube
 
@@ -276,7 +276,7 @@ def test_image_pull_failure_fails_fast(run_cli: RunCli, fake_kube: FakeKube, kub
 def test_unschedulable_pods_fail_after_the_grace_period(
     run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(kube, "UNSCHEDULABLE_GRACE", 0.0)
+    monkeypatch.setattr(kubesync, "UNSCHEDULABLE_GRACE", 0.0)
     _seed_after_apply(run_cli)
     conditions = [
         {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available"}

@@ -215,7 +215,7 @@ def test_status_shows_whether_each_forwards_local_port_is_taken(
     import os
     import socket
 
-    from platformctl import lifecycle
+    from platformctl import statusreport
 
     assert run_cli("--context", "lab", "up", "--no-wait").exit_code == 0
     result = run_cli("--context", "lab", "status", "--output", "json")
@@ -225,6 +225,6 @@ def test_status_shows_whether_each_forwards_local_port_is_taken(
     assert isinstance(ui_ports["kafka-ui"]["in_use"], bool)
     with socket.create_server(("127.0.0.1", 0)) as held:
         port = held.getsockname()[1]
-        taken = lifecycle.local_port(port)
+        taken = statusreport.local_port(port)
         assert taken["in_use"] is True and str(taken["holder"]).startswith(f"pid {os.getpid()} (")
-    assert lifecycle.local_port(port) == {"address": f"127.0.0.1:{port}", "in_use": False, "holder": None}
+    assert statusreport.local_port(port) == {"address": f"127.0.0.1:{port}", "in_use": False, "holder": None}

@@ -1,4 +1,5 @@
-"""`platformctl up/down/status/doctor`: the platform's lifecycle (logic: lifecycle.py, doctor.py)."""
+"""`platformctl up/down/status/doctor`: the platform's lifecycle (logic: lifecycle.py, teardown.py,
+statusreport.py, doctor.py)."""
 
 from __future__ import annotations
 
@@ -72,7 +73,7 @@ def down(
     ] = 300.0,
 ) -> None:
     """Delete everything `up` created (by label, cluster-scoped objects too) and wait until it is gone."""
-    from platformctl import config, lifecycle
+    from platformctl import config, teardown
 
     if not yes and not base.interactive():
         raise InputError(
@@ -81,7 +82,7 @@ def down(
             hint="run `platformctl down --yes` to confirm",
         )
     settings = config.settings(base.options(ctx))
-    plan = lifecycle.plan_down(settings, cluster.value if cluster else None)
+    plan = teardown.plan_down(settings, cluster.value if cluster else None)
     if plan.empty:
         if plan.cluster is not None:
             plan.cluster.close()
@@ -91,19 +92,19 @@ def down(
         if plan.cluster is not None:
             plan.cluster.close()
         raise Abort()
-    lifecycle.down(plan, timeout=timeout)
+    teardown.down(plan, timeout=timeout)
 
 
 @base.app.command()
 def status(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
     """Cluster, server version, security mode and each component's readiness."""
-    from platformctl import config, lifecycle
+    from platformctl import config, statusreport
 
-    report = lifecycle.status(config.settings(base.options(ctx)))
+    report = statusreport.status(config.settings(base.options(ctx)))
     if output is OutputFormat.json:
         ui.data_json(report)
     else:
-        ui.out().print(lifecycle.status_table(report))
+        ui.out().print(statusreport.status_table(report))
 
 
 @base.app.command()

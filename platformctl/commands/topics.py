@@ -1,4 +1,4 @@
-"""`platformctl topics plan/apply`: declarative topics (logic: topicrun.py, topics.py)."""
+"""`platformctl topics plan/apply`: declarative topics (logic: topicrun.py, topics.py; text: topicview.py)."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def topics_plan(
 
     Exits 2 when a change is impossible (fewer partitions, a replication-factor change, ...).
     """
-    from platformctl import topicrun, topics
+    from platformctl import topicrun, topicview
 
     options = topicrun.Options(
         sets=sets,
@@ -142,7 +142,7 @@ def topics_plan(
     if output == OutputFormat.json:
         ui.data_json(result.to_json())
     else:
-        ui.data(topics.format_plan(result))
+        ui.data(topicview.format_plan(result))
     fixes = topicrun.record_fixes(prepared)
     if fixes:
         names = [t.name for t, _ in fixes.complete] + [r.topic for r in fixes.drop]
@@ -175,7 +175,7 @@ def topics_apply(
     A re-run with nothing to change sends nothing to Kafka; it completes records in etcd that an earlier
     run could not (the topic was applied, but etcd went away before it was recorded).
     """
-    from platformctl import topicrun, topics
+    from platformctl import topicrun, topics, topicview
     from platformctl.errors import InputError
 
     options = topicrun.Options(
@@ -190,7 +190,7 @@ def topics_apply(
     prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options)
     result = prepared.plan
     if output == OutputFormat.text:
-        ui.data(topics.format_plan(result))
+        ui.data(topicview.format_plan(result))
     topicrun.raise_if_blocked(result)
     if not result.mutating:
         fixes = topicrun.RecordFixes()
@@ -227,7 +227,7 @@ def topics_apply(
             {"plan": result.to_json(), "applied": outcome.done.to_json(), "records": outcome.records.to_json()}
         )
     else:
-        ui.data("\n".join([*outcome.records.lines(), topics.format_applied(outcome.done)]))
+        ui.data("\n".join([*outcome.records.lines(), topicview.format_applied(outcome.done)]))
 
 
 def _relock(ctx: typer.Context, prepared: Prepared) -> Prepared:

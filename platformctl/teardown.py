@@ -1,0 +1,110 @@
+"""`down` lives apart from `up` because it is the one lifecycle command that destroys, so whoever changes it
+should be able to read all of it at once: it only reads (`plan_down`) until the command has shown the plan
+and the user has confirmed it, deletes only objects carrying platformctl's labels, and touches the minikube
+profile only when asked (`--cluster`), never with `--context`. The target guard is lifecycle.py's, shared
+with `up`, `status` and `doctor`. No Typer here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from platformctl import render, ui
+from platformctl.errors import InputError, PlatformError
+from platformctl.lifecycle import target, uses_minikube
+
+if TYPE_CHECKING:
+    from platformctl.kube import Cluster
+    from platformctl.settings import Settings
+
+
+@dataclass
+class DownPlan:
+    settings: Settings
+    cluster_action: str | None  # None, "stop" or "delete"
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    cluster: Cluster | None = None
+    profile_exists: bool = False
+    profile_running: bool = False
+
+    def describe(self) -> str:
+        from platformctl import kube
+
+        parts = []
+        if self.objects:
+            names = ", ".join(kube.describe(*kube.ref(o)) for o in reversed(self.objects))
+            parts.append(f"delete {len(self.objects)} objects labelled by platformctl ({names})")
+            if any(o.get("kind") == "Namespace" for o in self.objects):
+                parts.append(self._data_loss())
+        if self.cluster_action and self.profile_exists:
+            parts.append(f"{self.cluster_action} minikube profile {self.settings.minikube.profile!r}")
+        return "; ".join(parts)
+
+    def _data_loss(self) -> str:
+        ns = self.settings.namespace
+        text = f"namespace {ns!r} goes with everything in it: every topic and its data in Kafka"
+        if self.settings.etcd.endpoint is None:
+            return text + ", and the environment overrides and applied records in the platform's etcd"
+        return text + f" (the overrides in etcd at {self.settings.etcd.endpoint} are kept)"
+
+    @property
+    def empty(self) -> bool:
+        return not self.objects and not (self.cluster_action and self.profile_exists)
+
+
+def plan_down(settings: Settings, cluster_action: str | None) -> DownPlan:
+    """What `down` would remove; reads only (the objects by label, the minikube profile)."""
+    from platformctl import kube, kubesync
+
+    plan = DownPlan(settings=settings, cluster_action=cluster_action)
+    if cluster_action and not uses_minikube(settings):
+        raise InputError(
+            "--cluster stops or deletes minikube's profile; with --context platformctl never touches the "
+            "cluster itself",
+            field="--cluster",
+        )
+    if uses_minikube(settings):
+        from platformctl import minikube
+
+        found = minikube.profile(settings.minikube.profile)
+        plan.profile_exists = found is not None
+        plan.profile_running = bool(found and found.running)
+        if cluster_action == "delete":
+            return plan  # deleting the profile removes everything in it
+        if not plan.profile_running:
+            if cluster_action == "stop":
+                plan.profile_exists = False  # nothing to stop
+                return plan
+            raise PlatformError(
+                f"minikube profile {settings.minikube.profile!r} is not running, so its objects cannot be deleted",
+                hint=f"start it with `minikube start -p {settings.minikube.profile}` first, or "
+                "`platformctl down --cluster delete` to remove the whole cluster",
+            )
+    plan.cluster = kube.Cluster.connect(target(settings))
+    ns = settings.namespace
+    plan.objects = kubesync.find_labelled(plan.cluster, ns, render.selector(ns))
+    return plan
+
+
+def down(plan: DownPlan, *, timeout: float = 300.0) -> None:
+    from platformctl import kubesync
+
+    try:
+        if plan.cluster is not None and plan.objects:
+            ns = plan.settings.namespace
+            selector = render.selector(ns)
+            kubesync.delete_objects(plan.cluster, plan.objects, selector, on_delete=lambda n: ui.info(f"  {n} deleted"))
+            with ui.status(f"waiting until the platform in {ns!r} is gone"):
+                kubesync.wait_gone(plan.cluster, plan.objects, ns, selector, timeout=timeout)
+            ui.info(f"removed {len(plan.objects)} objects from context {plan.cluster.target.context!r}")
+    finally:
+        if plan.cluster is not None:
+            plan.cluster.close()
+    if plan.cluster_action and plan.profile_exists:
+        from platformctl import minikube
+
+        profile = plan.settings.minikube.profile
+        with ui.status(f"{'stopping' if plan.cluster_action == 'stop' else 'deleting'} minikube profile {profile!r}"):
+            (minikube.stop if plan.cluster_action == "stop" else minikube.delete)(profile)
+        ui.info(f"minikube profile {profile!r} {'stopped' if plan.cluster_action == 'stop' else 'deleted'}")
