@@ -1,4 +1,4 @@
-"""The Kubernetes adapter: the only module that imports the official `kubernetes` client.
+"""The Kubernetes adapter; with `portforward.py`, the only modules importing the `kubernetes` client.
 
 Everything that talks to an API server goes through `Cluster.request`, so client and transport errors
 become one-line `PlatformError`s naming the object in one place (`raise ... from e`), and the rest of
