@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from platformctl import sourcemap, topicspec
 from platformctl.errors import InputError, InputErrors
@@ -161,8 +161,18 @@ def _parse_hocon(text: str, path: Path) -> tuple[Any, LineMap]:
     logger = logging.getLogger("pyhocon")
     logger.addHandler(unreadable)
     propagate, logger.propagate = logger.propagate, False
+    # pyhocon fetches `include url("http://...")` with urlopen: a topic file must never make a plan depend on
+    # the network (or reach out from a reviewer's machine), so such an include is refused while parsing.
+    fetch = ConfigFactory.__dict__["parse_URL"]
+    setattr(ConfigFactory, "parse_URL", classmethod(_refuse_url))  # noqa: B010 (a classmethod, restored below)
     try:
         tree = ConfigFactory.parse_string(text, basedir=str(path.parent))
+    except _UrlInclude as e:
+        raise InputError(
+            f"include of {e.url} is not allowed: topic files may include files, never URLs",
+            path=path,
+            field="include",
+        ) from e
     except ParseBaseException as e:
         raise InputError(f"invalid HOCON: {_parse_problem(e)}", path=path, line=e.lineno) from e
     except ConfigException as e:
@@ -173,11 +183,22 @@ def _parse_hocon(text: str, path: Path) -> tuple[Any, LineMap]:
             message, line = message[: where.start()].rstrip(), int(where.group(1))
         raise InputError(f"invalid HOCON: {message[:1].lower()}{message[1:]}", path=path, line=line) from e
     finally:
+        setattr(ConfigFactory, "parse_URL", fetch)  # noqa: B010
         logger.removeHandler(unreadable)
         logger.propagate = propagate
     if unreadable.messages:
         raise InputError(f"invalid HOCON: {unreadable.messages[0]}", path=path)
     return tree.as_plain_ordered_dict(), _hocon_lines(text)
+
+
+class _UrlInclude(Exception):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.url = url
+
+
+def _refuse_url(_cls: object, url: str, /, *args: object, **kwargs: object) -> NoReturn:
+    raise _UrlInclude(url)
 
 
 _HOCON_POSITION = re.compile(r"\s*\(line: (\d+), col: \d+\)")
