@@ -115,7 +115,8 @@ def run(settings: Settings) -> list[Check]:
         if found_minikube:
             try:
                 profile = minikube.profile(mk.profile)
-                if profile is not None and profile.kubernetes_version not in (None, mk.kubernetes_version):
+                running = (profile.kubernetes_version or "").lstrip("v") if profile is not None else ""
+                if profile is not None and running and running != mk.kubernetes_version.lstrip("v"):
                     checks.append(
                         Check(
                             "minikube version",

@@ -176,7 +176,9 @@ def _without_volatile(obj: dict[str, Any]) -> dict[str, Any]:
     meta["managedFields"] = [
         {k: v for k, v in entry.items() if k != "time"} for entry in meta.get("managedFields") or []
     ]
-    return {**obj, "metadata": meta}
+    # `status` belongs to the controllers and moves on its own (pods becoming ready between the read and
+    # the dry-run); an apply never writes it, so it must not make a re-run write.
+    return {key: value for key, value in {**obj, "metadata": meta}.items() if key != "status"}
 
 
 def same_object(result: dict[str, Any], live: dict[str, Any]) -> bool:

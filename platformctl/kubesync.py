@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from platformctl import drift, readiness, ui
-from platformctl.errors import PlatformError
+from platformctl.errors import PlatformError, WrongTargetError
 from platformctl.kube import (
     EVENTS,
     KINDS,
@@ -63,9 +63,16 @@ def _live_objects(
     if NAMESPACE in kinds:
         for obj in cluster.list_objects(NAMESPACE, None, selector):
             live[ref(obj)] = obj
-        namespace_exists = any(name == namespace for _, _, name in live) or (
-            cluster.get(NAMESPACE, None, namespace) is not None
-        )
+        namespace_exists = any(name == namespace for _, _, name in live)
+        if not namespace_exists and cluster.get(NAMESPACE, None, namespace) is not None:
+            # Applying would label someone else's namespace as platformctl's, and `down` deletes by that
+            # label: the namespace and everything in it, unlabelled objects included.
+            raise WrongTargetError(
+                f"namespace {namespace!r} already exists and was not created by platformctl (it lacks the "
+                f"labels {selector}); `platformctl down` would delete it with everything in it",
+                field="--namespace",
+                hint="choose a namespace of its own with --namespace (or PLATFORMCTL_NAMESPACE)",
+            )
     for kind in kinds:
         if kind is NAMESPACE or (kind.namespaced and not namespace_exists):
             continue

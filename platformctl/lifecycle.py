@@ -52,7 +52,7 @@ def target(settings: Settings) -> Target:
 
 def _minikube_version_guard(settings: Settings, running_version: str | None) -> None:
     wanted = settings.minikube.kubernetes_version
-    if running_version and running_version != wanted:
+    if running_version and running_version.lstrip("v") != wanted.lstrip("v"):
         profile = settings.minikube.profile
         raise InputError(
             f"minikube profile {profile!r} runs Kubernetes {running_version}, but {wanted} is configured; "

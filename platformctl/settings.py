@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$")
-_K8S_VERSION = re.compile(r"^v?1\.(\d+)(\.\d+)?$")
+_K8S_VERSION = re.compile(r"^v?1\.(\d+)\.(\d+)$")
 _QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 _IMAGE = re.compile(
     r"^(?P<repo>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*)"
@@ -44,7 +44,8 @@ def _env_name(value: str) -> str:
 def _kubernetes_version(value: str) -> str:
     match = _K8S_VERSION.match(value)
     if not match:
-        raise ValueError("must look like v1.35.0 or 1.35")
+        # A full version: minikube pins exactly this, and reports it back as vX.Y.Z for the running check.
+        raise ValueError("must be a full Kubernetes version such as v1.35.0")
     return value if value.startswith("v") else f"v{value}"
 
 

@@ -114,7 +114,8 @@ def test_down_asks_when_interactive(
     monkeypatch.setattr(base, "interactive", lambda: True)
     assert run_cli("--context", "lab", "up", "--no-wait").exit_code == 0
     result = run_cli("--context", "lab", "down", input="n\n")
-    assert result.exit_code == 130
+    assert result.exit_code == 1  # an answer, not an interruption (130)
+    assert "nothing deleted" in result.stderr
     assert "delete 17 objects labelled by platformctl" in result.stderr
     assert [r for r in fake_kube.requests if r.method == "DELETE"] == []
     result = run_cli("--context", "lab", "down", input="y\n")

@@ -111,3 +111,16 @@ def test_same_object_ignores_only_volatile_metadata() -> None:
     assert drift.same_object(answer, live)
     answer["spec"]["replicas"] = 2
     assert not drift.same_object(answer, live)
+
+
+def test_a_moving_status_is_not_a_difference() -> None:
+    # Pods become ready between the read and the dry-run; status is the controllers', never applied.
+    live = {
+        "kind": "StatefulSet",
+        "metadata": {"name": "kafka"},
+        "spec": {"replicas": 1},
+        "status": {"readyReplicas": 0},
+    }
+    later = {**live, "status": {"readyReplicas": 1}}
+    assert drift.same_object(later, live)
+    assert not drift.same_object({**later, "spec": {"replicas": 2}}, live)

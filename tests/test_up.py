@@ -356,3 +356,19 @@ def test_up_steps_are_in_order() -> None:
         "summary",
     ]
     assert lifecycle.index("apply") == 5
+
+
+def test_an_existing_namespace_platformctl_did_not_create_is_refused_not_adopted(
+    run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path
+) -> None:
+    # Labelling it would hand it to `down`, which deletes the namespace with everything in it.
+    fake_kube.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
+    result = run_cli("--context", "lab", "--namespace", "team", "up", "--no-wait")
+    code, err = result.exit_code, result.stderr
+    assert code == 2
+    assert error_line(err) == (
+        "error: --namespace: namespace 'team' already exists and was not created by platformctl (it lacks the "
+        "labels app.kubernetes.io/managed-by=platformctl,app.kubernetes.io/instance=team); `platformctl down` "
+        "would delete it with everything in it"
+    )
+    assert fake_kube.writes == []

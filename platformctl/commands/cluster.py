@@ -7,13 +7,12 @@ import enum
 from typing import Annotated
 
 import typer
-from typer.exceptions import Abort
 
 from platformctl import ui
 from platformctl.commands import base
 from platformctl.commands.base import EtcdEndpointOption, OfflineOption, OutputFormat, OutputOption
 from platformctl.config import ENV_TIMEOUT
-from platformctl.errors import InputError, PlatformError
+from platformctl.errors import ExitCode, InputError, PlatformError
 
 
 class ClusterAction(enum.StrEnum):
@@ -91,7 +90,9 @@ def down(
     if not yes and not typer.confirm(f"{plan.describe()}. Continue?", default=False, err=True):
         if plan.cluster is not None:
             plan.cluster.close()
-        raise Abort()
+        # Declining is an answer, not an interruption: exit 1 like `topics apply` (130 is for Ctrl-C).
+        ui.info("nothing deleted")
+        raise typer.Exit(int(ExitCode.FAULT))
     teardown.down(plan, timeout=timeout)
 
 
