@@ -325,8 +325,16 @@ def apply(prepared: Prepared) -> Outcome:
         intents = [t.topic for t in prepared.plan.topics if t.action in ("create", "change") and t.topic]
         intended_at = _write_records(run, intents, fixes, prepared.plan.digest)
         recorder = AppliedRecorder(run, intended_at)
-    with ui.status("applying"):
-        done = topics.apply(prepared.plan, prepared.admin, on_applied=recorder)
+    try:
+        with ui.status("applying"):
+            done = topics.apply(prepared.plan, prepared.admin, on_applied=recorder)
+    except topics.PartialApply as e:
+        # Topics Kafka did delete must lose their records even so: a record is what lets --prune delete
+        # a topic, and a later topic of the same name would not be platformctl's.
+        if recorder is not None:
+            with contextlib.suppress(PlatformError):  # the Kafka error is the one to report
+                recorder.finish(e.done.pruned)
+        raise
     if recorder is not None:
         recorder.finish(done.pruned)
     return Outcome(done, fixes)

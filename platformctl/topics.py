@@ -51,6 +51,7 @@ __all__ = [
     "Change",
     "EffectiveTopic",
     "Layer",
+    "PartialApply",
     "Plan",
     "Source",
     "TopicPlan",
@@ -425,17 +426,25 @@ def apply(
     expect |= done.partitions
     admin.wait_for(expect, done.pruned)
     if on_applied is not None:
-        touched = set(done.created) | set(done.partitions) | set(done.configured)
+        # A topic with any refused step is not "applied as planned": its record stays an intent.
+        touched = (set(done.created) | set(done.partitions) | set(done.configured)) - set(failures)
         for t in plan.topics:
             if t.name in touched and t.topic is not None:
                 on_applied(t.topic, plan.digest)
     if failures:
         first = sorted(failures.values())
         more = f" (and {len(first) - 1} more)" if len(first) > 1 else ""
-        raise PlatformError(
+        raise PartialApply(
             f"Kafka refused {first[0]}{more}",
-            hint="; ".join(first[1:4])
-            if len(first) > 1
-            else "fix the cause and re-run: finished changes are kept",
+            hint="; ".join(first[1:4]) if len(first) > 1 else "fix the cause and re-run: finished changes are kept",
+            done=done,
         )
     return done
+
+
+class PartialApply(PlatformError):
+    """Kafka refused part of an apply; `done` is what it did accept (kept, and recorded as such)."""
+
+    def __init__(self, message: str, *, hint: str, done: Applied) -> None:
+        super().__init__(message, hint=hint)
+        self.done = done

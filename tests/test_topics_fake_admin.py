@@ -171,3 +171,23 @@ def test_prune_deletes_only_managed_topics_absent_from_the_files(tmp_path: Path)
     topics.apply(plan, admin)
     assert fake.calls == [("delete_topics", ["old-managed"])]
     assert set(fake.topics) == {"orders", "someone-elses"}
+
+
+def test_a_partial_apply_carries_what_kafka_did_accept(tmp_path: Path) -> None:
+    # What Kafka accepted (here: the prune) must reach the records even though the apply failed.
+    fake = FakeAdminClient()
+    fake.add("gone", 1, 1)
+    fake.refuse["b"] = (KafkaError.POLICY_VIOLATION, "Topic creation is not allowed by the policy")
+    admin = Admin("fake:9092", client=fake, timeout=2)
+    specs = _specs(tmp_path, "topics:\n  - {name: b, partitions: 1, replication-factor: 1}\n")
+    applied: list[str] = []
+    with pytest.raises(topics.PartialApply) as caught:
+        topics.apply(
+            _plan(admin, specs, prune=True, managed={"gone"}),
+            admin,
+            on_applied=lambda topic, digest: applied.append(topic.name),
+        )
+    assert caught.value.done.pruned == ["gone"]
+    assert caught.value.done.created == []
+    assert applied == []
+    assert set(fake.topics) == set()
