@@ -216,6 +216,10 @@ class Forward:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for sock in self._wake:
             sock.close()
+        # An opener that holds a client (the API connection pool of portforward.ServiceOpener) releases it.
+        release = getattr(self._opener, "close", None)
+        if callable(release):
+            release()
 
     def __enter__(self) -> Forward:
         return self.start()

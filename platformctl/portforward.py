@@ -119,6 +119,10 @@ class ServiceOpener:
     def describe(self, pod: PodPort) -> str:
         return pod.describe()
 
+    def close(self) -> None:
+        """Release the API client's connection pool (the forward calls this when it closes)."""
+        self._api.close()
+
     def resolve(self) -> PodPort:
         where = f"service {self._namespace}/{self._service}"
         try:

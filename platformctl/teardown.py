@@ -83,7 +83,11 @@ def plan_down(settings: Settings, cluster_action: str | None) -> DownPlan:
             )
     plan.cluster = kube.Cluster.connect(target(settings))
     ns = settings.namespace
-    plan.objects = kubesync.find_labelled(plan.cluster, ns, render.selector(ns))
+    try:
+        plan.objects = kubesync.find_labelled(plan.cluster, ns, render.selector(ns))
+    except BaseException:
+        plan.cluster.close()
+        raise
     return plan
 
 

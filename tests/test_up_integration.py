@@ -200,7 +200,7 @@ def test_down_says_the_topics_data_and_the_overrides_go_with_the_namespace(
     monkeypatch.setattr(base, "interactive", lambda: True)
     assert run_cli("--context", "lab", "up", "--no-wait").exit_code == 0
     result = run_cli("--context", "lab", "down", input="n\n")
-    assert result.exit_code == 130
+    assert result.exit_code == 1  # declined: an answer, not an interruption
     assert (
         "namespace 'dev' goes with everything in it: every topic and its data in Kafka, and the environment "
         "overrides and applied records in the platform's etcd. Continue?"
