@@ -23,7 +23,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-MANAGER = "platformctl"
+from platformctl.render import MANAGER  # the field manager of every apply, and the managed-by label
 
 # Fields of the object that are not configuration: never compared.
 _IGNORED_TOP = {"apiVersion", "kind", "status"}

@@ -36,8 +36,8 @@ from kubernetes.client.exceptions import ApiException
 
 from platformctl import ui
 from platformctl.errors import InputError, PlatformError, WrongTargetError
+from platformctl.render import MANAGER
 
-MANAGER = "platformctl"
 # urllib3 logs each connection retry as a WARNING through Python's last-resort handler (stderr):
 # the one-line error below says it better.
 logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)

@@ -23,6 +23,7 @@ from platformctl.errors import InputError, PlatformError
 if TYPE_CHECKING:
     from platformctl.settings import Settings
 
+# The field manager of every server-side apply and the value of the managed-by label: one name.
 MANAGER = "platformctl"
 PART_OF = "platformctl"
 # Objects `up` creates carry these; `down` deletes by them, so it can never touch anything else.
