@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from platformctl import kube, kubesync, lifecycle
+from platformctl import drift, kube, kubesync, lifecycle
 from tests.conftest import RunCli
 from tests.plugins.fake_kube import FakeKube
 
@@ -117,10 +117,10 @@ def test_a_changed_setting_writes_only_the_objects_it_changes(
     assert "kafka-ui        │ updated" in result.stdout
 
 
-def test_server_side_normalisation_is_confirmed_by_a_dry_run_not_written(
+def test_a_quantity_the_server_normalises_is_not_a_difference(
     run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path, tmp_path: Path
 ) -> None:
-    # `1000m` is stored as `1`: the local comparison cannot be sure, the dry-run answer settles it.
+    # `1000m` is stored as `1`: quantities compare by value, so the re-run writes nothing.
     config = tmp_path / "platformctl.yaml"
     config.write_text(
         "kafka-ui:\n  resources:\n    requests: {cpu: 100m, memory: 384Mi}\n    limits: {cpu: 1000m, memory: 768Mi}\n"
@@ -133,6 +133,23 @@ def test_server_side_normalisation_is_confirmed_by_a_dry_run_not_written(
     seen = len(fake_kube.requests)
     assert run_cli(*args).exit_code == 0
     assert fake_kube.writes[-1] in fake_kube.requests[:seen], "no write on the re-run"
+
+
+def test_when_the_local_check_is_unsure_the_dry_run_decides_and_nothing_is_written(
+    run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real server normalises fields the local comparison does not model; whatever it flags, the
+    # server's dry-run answer is what decides, and an unchanged answer means no write.
+    assert up(run_cli, "--no-wait")[0] == 0
+    before = fake_kube.resource_versions()
+    seen = len(fake_kube.requests)
+    monkeypatch.setattr(drift, "drift", lambda desired, live, manager="platformctl": ["unsure"])
+    assert up(run_cli, "--no-wait")[0] == 0
+    rerun = fake_kube.requests[seen:]
+    dry_runs = [r for r in rerun if r.method == "PATCH" and r.query.get("dryRun") == "All"]
+    assert len(dry_runs) == 17  # one per rendered object
+    assert [r for r in rerun if r.is_write] == []
+    assert fake_kube.resource_versions() == before
 
 
 def test_pod_security_warnings_from_the_api_server_are_shown(
