@@ -32,7 +32,6 @@ DRIVERS = {
     "parallels": "prlctl",
     "vmware": "vmrun",
 }
-PORTS = (9092, 8080, 8081, 2379)
 
 
 @dataclass
@@ -59,6 +58,23 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def forward_ports(settings: Settings) -> list[tuple[str, int]]:
+    """(target, local port) of every port-forward the rendered platform offers (the flavor decides)."""
+    from platformctl.render import components
+
+    return [(name, port) for c in components(settings) for name, port in c.ports.items()]
+
+
+def port_state(port: int) -> tuple[bool, str | None]:
+    """(free, who holds it): read from /proc where it can be, else by trying to bind."""
+    from platformctl import forward
+
+    in_use = forward.port_in_use(port)
+    if in_use is None:
+        return port_free(port), None
+    return not in_use, forward.port_holder(port) if in_use else None
 
 
 def run(settings: Settings) -> list[Check]:
@@ -132,14 +148,15 @@ def run(settings: Settings) -> list[Check]:
                 checks.append(Check("minikube profile", False, str(e), e.hint))
 
     checks.append(_context_check(settings, running_profile is not None))
-    for port in PORTS:
+    for forward_target, port in forward_ports(settings):
+        free, holder = port_state(port)
         checks.append(
-            Check(f"port {port}", True, "free on 127.0.0.1")
-            if port_free(port)
+            Check(f"port {port}", True, f"free on 127.0.0.1 (port-forward {forward_target})")
+            if free
             else Check(
                 f"port {port}",
                 False,
-                "in use on 127.0.0.1 (port-forward needs it)",
+                f"in use on 127.0.0.1{f' by {holder}' if holder else ''} (port-forward {forward_target} needs it)",
                 f"stop what listens there (`ss -ltnp 'sport = :{port}'` shows it)",
             )
         )

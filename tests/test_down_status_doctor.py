@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -180,7 +181,7 @@ def test_doctor_reports_each_check_and_fails_on_a_busy_port(
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     port = busy.getsockname()[1]
-    monkeypatch.setattr(doctor, "PORTS", (port,))
+    monkeypatch.setattr(doctor, "forward_ports", lambda settings: [("kafka", port)])
     monkeypatch.setattr(doctor.os, "cpu_count", lambda: 4)
     try:
         result = run_cli("--config", str(config), "doctor", "--output", "json")
@@ -193,6 +194,7 @@ def test_doctor_reports_each_check_and_fails_on_a_busy_port(
     assert checks["cpus"]["ok"]
     assert checks["kube context"]["ok"] and "will be created" in checks["kube context"]["detail"]
     assert not checks[f"port {port}"]["ok"] and "ss -ltnp" in checks[f"port {port}"]["fix"]
+    assert f"by pid {os.getpid()} (" in checks[f"port {port}"]["detail"]  # the holder, read from /proc
     assert checks["pinned images"]["ok"]
     assert "1 of" in result.stderr and f"port {port}" in result.stderr
     assert fake_kube.requests == [], "minikube is not running: doctor does not reach for a cluster"
@@ -203,7 +205,7 @@ def test_doctor_with_context_checks_the_server_version(
 ) -> None:
     from platformctl import doctor
 
-    monkeypatch.setattr(doctor, "PORTS", ())
+    monkeypatch.setattr(doctor, "forward_ports", lambda settings: [])
     result = run_cli("--context", "lab", "doctor", "--output", "json")
     assert result.exit_code == 0, result.stderr
     checks = {c["check"]: c for c in json.loads(result.stdout)}
