@@ -43,10 +43,7 @@ def components(etcd_endpoint: str | None, bootstrap: str | None, base: Path) -> 
             stack.callback(server.stop)
             etcd_endpoint = server.endpoint
         if bootstrap is None:
-            broker = Tansu(free_port())
-            broker.start()
-            stack.callback(broker.stop)
-            bootstrap = broker.bootstrap
+            bootstrap = stack.enter_context(Tansu(free_port())).bootstrap
         yield etcd_endpoint, bootstrap
 
 

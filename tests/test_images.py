@@ -19,15 +19,9 @@ from platformctl import config, images, render
 from platformctl.errors import PlatformError
 from tests.conftest import RunCli
 from tests.plugins.fake_docker import Fails, FakeDocker, Layers
-from tests.plugins.fake_minikube import SYSTEM_IMAGES, FakeMinikube
+from tests.plugins.fake_minikube import PLATFORM_IMAGES, SYSTEM_IMAGES, FakeMinikube
 
-DEFAULTS = [
-    "apache/kafka:4.2.0",
-    "confluentinc/cp-schema-registry:8.2.0",
-    "kafbat/kafka-ui:v1.4.2",
-    "gcr.io/etcd-development/etcd:v3.6.8",
-    "fluent/fluentd:v1.19.1-debian-2.0",
-]
+DEFAULTS = PLATFORM_IMAGES
 KAFKA_LAYERS = Layers([29_000_000, 2_500_000])  # 31.5 MB in two layers
 
 fakes = [pytest.mark.fake_minikube, pytest.mark.fake_docker]

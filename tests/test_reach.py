@@ -31,12 +31,8 @@ TWITTER = Path(__file__).parent / "data" / "twitter-topic.conf"
 @pytest.fixture(scope="module")
 def forwarded_tansu() -> Iterator[Tansu]:
     """A broker listening on one port and advertising another: the port the Kafka forward must listen on."""
-    broker = Tansu(free_port(), advertised_port=free_port())
-    broker.start()
-    try:
+    with Tansu(free_port(), advertised_port=free_port()) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

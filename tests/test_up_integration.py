@@ -16,17 +16,11 @@ from platformctl import etcd
 from tests.conftest import RunCli
 from tests.plugins.fake_docker import FakeDocker, Layers
 from tests.plugins.fake_kube import FakeKube
-from tests.plugins.fake_minikube import FakeMinikube
+from tests.plugins.fake_minikube import PLATFORM_IMAGES, FakeMinikube
 from tests.plugins.fake_portforward import Upstreams
 from tests.plugins.tansu import free_port
 
-DEFAULTS = [
-    "apache/kafka:4.2.0",
-    "confluentinc/cp-schema-registry:8.2.0",
-    "kafbat/kafka-ui:v1.4.2",
-    "gcr.io/etcd-development/etcd:v3.6.8",
-    "fluent/fluentd:v1.19.1-debian-2.0",
-]
+DEFAULTS = PLATFORM_IMAGES
 
 
 # --- the image step ------------------------------------------------------------------------------------

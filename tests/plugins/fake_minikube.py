@@ -277,6 +277,16 @@ def fake_minikube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeMiniku
     return fake
 
 
+# The images the default render pins, as a user would read them: an expectation written by hand, so a
+# changed pin in settings.py shows up as a failing test rather than passing silently.
+PLATFORM_IMAGES = [
+    "apache/kafka:4.2.0",
+    "confluentinc/cp-schema-registry:8.2.0",
+    "kafbat/kafka-ui:v1.4.2",
+    "gcr.io/etcd-development/etcd:v3.6.8",
+    "fluent/fluentd:v1.19.1-debian-2.0",
+]
+
 SYSTEM_IMAGES = [
     "registry.k8s.io/kube-apiserver:v1.35.0",
     "registry.k8s.io/pause:3.10",

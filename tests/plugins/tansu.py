@@ -80,6 +80,13 @@ class Tansu:
                 time.sleep(0.02)
         raise RuntimeError("tansu did not start listening within 20 s")
 
+    def __enter__(self) -> Tansu:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self.process is None:
             return
@@ -99,23 +106,15 @@ class Tansu:
 @pytest.fixture(scope="session")
 def tansu() -> Iterator[Tansu]:
     """A running broker shared by the session; tests use their own topic names."""
-    broker = Tansu(free_port())
-    broker.start()
-    try:
+    with Tansu(free_port()) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture
 def own_tansu() -> Iterator[Tansu]:
     """A broker for one test that stops or restarts it."""
-    broker = Tansu(free_port())
-    broker.start()
-    try:
+    with Tansu(free_port()) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 MUTATING = frozenset(
