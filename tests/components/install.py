@@ -60,7 +60,7 @@ def _build_go(component: Component, out: Path) -> None:
     _run(
         ["go", "build", "-trimpath", "-ldflags", flags, "-o", str(out / "bin") + "/", *GO_TOOLS[component.name]],
         cwd=HERE / component.name,
-        env={"CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"},
+        env={"GOFLAGS": (os.environ.get("GOFLAGS", "") + " -mod=readonly").strip()},
     )
     for old, new in RENAME.items():
         if (out / "bin" / old).exists():
