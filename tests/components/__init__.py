@@ -44,6 +44,7 @@ class Component:
     version: str
     recipe: tuple[Path, ...]
     extra: str = ""  # anything else the build depends on (flags), folded into the digest
+    binaries: tuple[str, ...] = ()  # what an install must leave under bin/ (a build that named one wrongly is not done)
 
     @property
     def digest(self) -> str:
@@ -59,7 +60,7 @@ class Component:
 
     @property
     def installed(self) -> bool:
-        return (self.home / ".complete").is_file()
+        return (self.home / ".complete").is_file() and all((self.home / "bin" / b).is_file() for b in self.binaries)
 
 
 def _go_require(module_dir: Path, module: str) -> str:
@@ -82,7 +83,9 @@ def kafka() -> Component:
 def etcd() -> Component:
     """etcd 3.6: what a 1.36 API server needs (watch progress requests), and what the platform deploys."""
     d = HERE / "etcd"
-    return Component("etcd", _go_require(d, "go.etcd.io/etcd/server/v3"), (d / "go.mod", d / "go.sum"))
+    return Component(
+        "etcd", _go_require(d, "go.etcd.io/etcd/server/v3"), (d / "go.mod", d / "go.sum"), binaries=("etcd",)
+    )
 
 
 def kube_ldflags(version: str) -> str:
@@ -102,13 +105,19 @@ def kube() -> Component:
     """kube-apiserver, kube-controller-manager and kube-scheduler at one pinned 1.36 patch release."""
     d = HERE / "kube"
     version = _go_require(d, "k8s.io/kubernetes")
-    return Component("kube", version, (d / "go.mod", d / "go.sum"), extra=kube_ldflags(version))
+    return Component(
+        "kube",
+        version,
+        (d / "go.mod", d / "go.sum"),
+        extra=kube_ldflags(version),
+        binaries=("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
+    )
 
 
 def kwok() -> Component:
     """kwok: registers fake nodes and moves pods through their lifecycle in place of a kubelet."""
     d = HERE / "kwok"
-    return Component("kwok", _go_require(d, "sigs.k8s.io/kwok"), (d / "go.mod", d / "go.sum"))
+    return Component("kwok", _go_require(d, "sigs.k8s.io/kwok"), (d / "go.mod", d / "go.sum"), binaries=("kwok",))
 
 
 ALL = {"kafka": kafka, "etcd": etcd, "kube": kube, "kwok": kwok}

