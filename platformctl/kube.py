@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 import urllib3
+import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -125,12 +126,30 @@ def kubeconfig_contexts() -> tuple[list[str], str | None]:
     path = kubeconfig_path()
     if not any(Path(p).is_file() for p in path.split(os.pathsep) if p):
         return [], None
+    # Not `list_kube_config_contexts`: it refuses a kubeconfig without a current context (what `minikube
+    # delete` or `kubectl config unset current-context` leave), and platformctl never uses that one anyway.
     try:
-        contexts, current = k8s_config.list_kube_config_contexts(config_file=path)
-    except (k8s_config.ConfigException, OSError, ValueError) as e:
-        raise PlatformError(f"cannot read kubeconfig {path}: {e}", hint="is KUBECONFIG set correctly?") from e
-    names = [c["name"] for c in contexts or []]
-    return names, (current or {}).get("name")
+        merged = k8s_config.kube_config.KubeConfigMerger(path).config
+        data = merged.value if merged is not None else {}
+        names = [str(c["name"]) for c in data.get("contexts") or []]
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        raise InputError(
+            f"not a kubeconfig: {one_line(str(e.problem or e))}",
+            path=mark.name if mark is not None else path,
+            line=mark.line + 1 if mark is not None else None,
+            hint="is KUBECONFIG set correctly?",
+        ) from e
+    except (k8s_config.ConfigException, OSError, yaml.YAMLError) as e:
+        raise InputError(f"not a kubeconfig: {one_line(str(e))}", path=path, hint="is KUBECONFIG set correctly?") from e
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise InputError(
+            "not a kubeconfig: expected a mapping whose `contexts` each have a `name`",
+            path=path,
+            hint="is KUBECONFIG set correctly?",
+        ) from e
+    current = data.get("current-context")
+    return names, str(current) if current else None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.fake_portforward",
     "tests.plugins.tansu",
     "tests.plugins.etcd",
+    "tests.plugins.kube_real",
 ]
 
 RunCli = Callable[..., Result]

@@ -1,0 +1,134 @@
+"""A real Kubernetes 1.36 control plane for the tests (the envtest idea): what platformctl meets on a cluster.
+
+Started once per test session, lazily (only when a test asks for `control_plane` or `real_cluster`), from
+the binaries `python -m tests.components.install kube etcd kwok` builds (tests/components/), every process
+on 127.0.0.1 and a free port, with certificates and keys generated for the session (tests/plugins/kube_pki.py):
+
+- etcd 3.6 (its own, not the session etcd the overrides tests use);
+- kube-apiserver v1.36.3: client-certificate and ServiceAccount-token authentication, `Node,RBAC`
+  authorization, the default admission chain (Pod Security admission and ValidatingAdmissionPolicy are on
+  in 1.36) plus NodeRestriction, as minikube runs it. Its `--advertise-address` is 192.0.2.1 (TEST-NET-1:
+  nothing ever connects there), because it refuses 127.0.0.1 for the `kubernetes` Service's endpoints;
+- kube-controller-manager (`--controllers=*`, one ServiceAccount per controller, no leader election) and
+  kube-scheduler: Deployments, StatefulSets, ReplicaSets, EndpointSlices, namespace finalization, garbage
+  collection, PersistentVolume binding and scheduling are the real controllers';
+- kwok standing in for the kubelet: it keeps one node, `minikube` (2 CPUs, 8 GiB, like `minikube start
+  --cpus=2 --memory=8192`), Ready with its lease in kube-node-lease renewed, moves pods bound to it to
+  Running/Ready with pod IPs, deletes pods being deleted, and serves the kubelet API the API server proxies
+  `pods/log` to (every container's log is the file `ControlPlane.logs`, `ControlPlane.previous_logs` for
+  `--previous`). Its stages are tests/plugins/kwok/stages.yaml.
+
+Making a pod fail (kwok stages; the scheduler's own verdicts need nothing special):
+- image pull error: an image under `registry.invalid/` (`MISSING_IMAGE_REGISTRY`), for example through
+  platformctl.yaml, or the pod annotation `kwok.platformctl.test/fail: image-pull`;
+- crash loop: the annotation `kwok.platformctl.test/fail: crash-loop` (CrashLoopBackOff, last exit code 1,
+  3 restarts); `ControlPlane.fail(namespace, kind, name, mode)` sets it on a workload's pod template
+  with a field manager of its own, as `kubectl patch` would, so platformctl's apply is not disturbed;
+- unschedulable: ask for more than the node has (more than 2 CPUs or 8Gi) and the real scheduler says so.
+
+Storage (no provisioner runs): a default StorageClass `standard` exists (as on minikube, Immediate binding),
+and `ControlPlane.add_persistent_volumes(n, capacity)` makes PersistentVolumes of that class for the
+PersistentVolume controller to bind PersistentVolumeClaims to; without one a claim stays Pending.
+
+What it does NOT model: containers (nothing runs: no probes, no exit codes but the stages' above, no
+`exec`, no port-forward streams), kube-proxy and DNS (Service IPs lead nowhere), volume mounts, resource
+usage, node pressure; kwok sets every pod Ready at once.
+
+Fixtures:
+- `control_plane` (session): the running `ControlPlane` (`.api(...)` is an admin JSON request helper);
+- `real_cluster` (function): `$KUBECONFIG` with the admin context `lab`, and a fresh namespace name for the
+  test (`.namespace`, `.args` = `--context lab --namespace NS`); anything labelled with that instance is
+  deleted after the test without waiting. A test using either must be marked `kube_real`.
+
+Start time and memory are printed in the terminal summary (`-rA` not needed) and kept in
+`ControlPlane.startup`; every process's log stays in `ControlPlane.directory` and is named on failure.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.plugins.controlplane import FAIL_ANNOTATION, MISSING_IMAGE_REGISTRY, NODE, ControlPlane
+
+__all__ = ["FAIL_ANNOTATION", "MISSING_IMAGE_REGISTRY", "NODE", "ControlPlane", "RealCluster"]
+
+
+@dataclass(frozen=True)
+class RealCluster:
+    """What one test gets: the control plane, a kubeconfig with context `lab` and a namespace of its own."""
+
+    plane: ControlPlane
+    kubeconfig: Path
+    namespace: str
+    context: str = "lab"
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return ("--context", self.context, "--namespace", self.namespace)
+
+
+_PLANE: list[ControlPlane] = []
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    plane = ControlPlane(tmp_path_factory.mktemp("control-plane"))
+    _PLANE.append(plane)
+    try:
+        plane.start()
+        plane.startup.update({f"{name} MiB": mib for name, mib in plane.memory_mib().items()})
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture
+def real_cluster(control_plane: ControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RealCluster]:
+    namespace = f"t-{uuid.uuid4().hex[:10]}"
+    kubeconfig = control_plane.write_kubeconfig(tmp_path / "kubeconfig")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    try:
+        yield RealCluster(control_plane, kubeconfig, namespace)
+    finally:
+        control_plane.delete_instance(namespace)
+
+
+_FIXTURES = {"control_plane", "real_cluster"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`kube_real` is honest: a test using the control plane carries it, and one carrying it uses it."""
+    for item in items:
+        uses = bool(_FIXTURES & set(getattr(item, "fixturenames", ())))
+        marked = item.get_closest_marker("kube_real") is not None
+        if uses != marked:
+            why = (
+                "uses the real control plane but is not marked kube_real"
+                if uses
+                else ("is marked kube_real but does not use the control plane (fixture control_plane or real_cluster)")
+            )
+            raise pytest.UsageError(f"{item.nodeid} {why}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    report = yield
+    if report.failed and _PLANE and item.get_closest_marker("kube_real") is not None:
+        report.sections.append(("control plane", f"logs of every process: {_PLANE[0].directory}"))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _PLANE or not _PLANE[0].startup:
+        return
+    startup = _PLANE[0].startup
+    seconds = ", ".join(f"{k} {v:.1f}s" for k, v in startup.items() if not k.endswith("MiB"))
+    memory = ", ".join(f"{k.removesuffix(' MiB')} {v:.0f}" for k, v in startup.items() if k.endswith("MiB"))
+    terminalreporter.write_line(f"control plane: started in {seconds} (cumulative); RSS MiB at start: {memory}")
+    terminalreporter.write_line(f"control plane logs: {_PLANE[0].directory}")
