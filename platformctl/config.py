@@ -144,6 +144,9 @@ def _message(problem: Any) -> str:
 
 def settings(options: GlobalOptions, overrides: tuple[Override, ...] = ()) -> Settings:
     """`load_settings`, cached on the options object so one run validates the file once."""
+    from platformctl import hints
+
     if options._settings is None or overrides:
         options._settings = load_settings(options, overrides)
+        hints.remember(options._settings, options.config)
     return options._settings

@@ -18,7 +18,7 @@ No Typer here: `commands/overrides.py` parses, this module decides, `etcd.py` ta
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -328,11 +328,21 @@ def set_values(store: EtcdStore, env: str, target: Target, values: Mapping[str, 
     return _write(store, target, target.key(env), current, after)
 
 
-def unset(store: EtcdStore, env: str, target: Target, names: Sequence[str]) -> Change:
-    """Remove `names` from the entry (every key when `names` is empty); an emptied entry is deleted."""
+Confirm = Callable[[Sequence["Change"]], None]
+
+
+def unset(
+    store: EtcdStore, env: str, target: Target, names: Sequence[str], *, confirm: Confirm | None = None
+) -> Change:
+    """Remove `names` from the entry (every key when `names` is empty); an emptied entry is deleted.
+
+    `confirm` sees the change first when it removes the whole entry, and raises to stop it.
+    """
     current = read(store, env, target)
     before = dict(current.values) if current is not None else {}
     after = {} if not names else {k: v for k, v in before.items() if k not in names}
+    if confirm is not None and before and not names:
+        confirm([Change(target=target, key=target.key(env), before=before, after=after)])
     return _write(store, target, target.key(env), current, after)
 
 
@@ -438,12 +448,15 @@ def load_import(path: Path, *, allow_unknown_config: bool = False) -> ImportDoc:
     return result
 
 
-def import_(store: EtcdStore, env: str, doc: ImportDoc, *, replace: bool = False) -> list[Change]:
+def import_(
+    store: EtcdStore, env: str, doc: ImportDoc, *, replace: bool = False, confirm: Confirm | None = None
+) -> list[Change]:
     """Make each entry of `doc` exactly what the file says, in one transaction (all or nothing) when it
     has at most `etcd.MAX_TXN_OPS` changed entries.
 
     With `replace`, entries the file does not mention are deleted too, so the environment ends up
-    exactly as exported. Unchanged entries are not written; a concurrent writer fails the whole import.
+    exactly as exported; `confirm` sees those deletions before anything is written, and raises to stop
+    the import. Unchanged entries are not written; a concurrent writer fails the whole import.
     """
     current = {s.target: s for s in list_all(store, env)}
     desired: dict[Target, Values] = dict(doc.entries)
@@ -463,6 +476,9 @@ def import_(store: EtcdStore, env: str, doc: ImportDoc, *, replace: bool = False
             etcd.Write(key, to_document(after) if after else None, stored.revision if stored else 0)
         )
         changes.append(Change(target=target, key=key, before=before, after=after))
+    dropped = [c for c in changes if c.target not in doc.entries]
+    if confirm is not None and dropped:
+        confirm(dropped)
     # One transaction when etcd allows it (up to MAX_TXN_OPS entries): all or nothing. A larger import
     # goes in chunks, each all-or-nothing; a conflict says how far it got, and a re-run finishes it
     # (entries already as the file says are skipped).

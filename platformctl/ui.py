@@ -70,19 +70,19 @@ def data_json(value: Any) -> None:
 def info(message: str) -> None:
     """Progress a user wants by default; silenced by -q."""
     if _verbosity >= 0:
-        err().print(message)
+        err().print(_escape(message))
 
 
 def detail(message: str) -> None:
     """Extra progress, shown with -v."""
     if _verbosity >= 1:
-        err().print(f"[dim]{message}[/dim]")
+        err().print(f"[dim]{_escape(message)}[/dim]")
 
 
 def debug(message: str) -> None:
     """Shown with -vv: requests and raw answers."""
     if _verbosity >= 2:
-        err().print(f"[dim]{message}[/dim]", markup=False)
+        err().print(f"[dim]{_escape(message)}[/dim]")
 
 
 def warn(message: str) -> None:

@@ -17,8 +17,7 @@ transaction raises it), no mutating Kafka admin call was made (`kafka_calls`), a
 partitions and configs are as before.
 
 The error block is the `error:` line and the lines that continue it, up to the `hint:` line. Typer's
-own usage errors (unknown option, bad choice) come in a box; their text is compared on one line, with
-`usage: ` in front.
+own usage errors (unknown option, bad choice) are `error:` lines too, with the usage as their hint.
 """
 
 from __future__ import annotations
@@ -52,9 +51,6 @@ def error_block(stderr: str) -> list[str] | None:
                 break
             block.append(line)
         return block
-    if any("╭─ Error" in line for line in lines):
-        inner = [line.strip().strip("│").strip() for line in lines if line.strip().startswith("│")]
-        return ["usage: " + " ".join(" ".join(inner).split())]
     return None
 
 

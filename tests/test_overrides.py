@@ -24,8 +24,10 @@ def store(etcd_endpoint: str) -> etcd.EtcdStore:
 def cli(run_cli: RunCli, etcd_endpoint: str, etcd_env: str) -> RunCli:
     """`platformctl --env <fresh env> ...` with the test etcd as PLATFORMCTL_ETCD_ENDPOINT."""
 
-    def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
-        return run_cli("--env", etcd_env, *args, env={"PLATFORMCTL_ETCD_ENDPOINT": etcd_endpoint, **(env or {})})
+    def invoke(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> Any:
+        return run_cli(
+            "--env", etcd_env, *args, env={"PLATFORMCTL_ETCD_ENDPOINT": etcd_endpoint, **(env or {})}, input=input
+        )
 
     return invoke
 
@@ -85,7 +87,7 @@ def test_set_get_unset_list(cli: RunCli, store: etcd.EtcdStore, etcd_env: str) -
     # Removing the last key removes the etcd key itself.
     assert cli("overrides", "unset", "twitter-topic", "unclean.leader.election.enable").exit_code == 0
     assert store.get(f"/platformctl/envs/{etcd_env}/topics/twitter-topic") is None
-    assert cli("overrides", "unset", "--defaults").exit_code == 0
+    assert cli("overrides", "unset", "--defaults", "--yes").exit_code == 0
     assert store.list(etcd.env_prefix(etcd_env)) == []
     result = cli("overrides", "list")
     assert (result.exit_code, result.stdout) == (0, "")
@@ -268,7 +270,7 @@ def test_import_replaces_listed_entries_and_with_replace_deletes_the_rest(
     assert cli("overrides", "import", str(file)).exit_code == 0
     assert raw(store, etcd.topic_key(etcd_env, "orders")) == {"partitions": 8}  # the whole entry, as the file says
     assert raw(store, etcd.topic_key(etcd_env, "clicks")) == {"partitions": 2}
-    assert cli("overrides", "import", "--replace", str(file)).exit_code == 0
+    assert cli("overrides", "import", "--replace", "--yes", str(file)).exit_code == 0
     assert store.get(etcd.topic_key(etcd_env, "clicks")) is None
     assert raw(store, etcd.topic_key(etcd_env, "orders")) == {"partitions": 8}
 
@@ -385,3 +387,73 @@ def test_an_import_larger_than_one_etcd_transaction_goes_in_chunks(
     assert [c.target.topic for c in changes] == [f"t{i:03d}" for i in range(etcd.MAX_TXN_OPS, count)]
     assert all(e.value == {"partitions": 2} for e in store.list(etcd.topics_prefix(etcd_env)))
     assert overrides.import_(store, etcd_env, doc) == []
+
+
+# --- deleting asks first, like `down` and `topics apply --prune` ------------------------------------
+
+
+def test_import_replace_refuses_to_delete_without_yes_off_a_terminal(
+    cli: RunCli, store: etcd.EtcdStore, etcd_env: str, tmp_path: Path
+) -> None:
+    assert cli("overrides", "set", "clicks", "partitions=2").exit_code == 0
+    revision = store.get(etcd.topic_key(etcd_env, "clicks")).mod_revision  # type: ignore[union-attr]
+    file = tmp_path / "o.yaml"
+    file.write_text("topics:\n  orders:\n    partitions: 8\n")
+    result = cli("overrides", "import", "--replace", str(file))
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"error: --yes: refusing to delete override entries {file} does not list (--replace) without "
+        f"confirmation: stdin is not a terminal (would delete clicks (/platformctl/envs/{etcd_env}/topics/clicks))\n"
+        "hint: re-run with --yes to confirm\n"
+    )
+    # Nothing written: not the deletion, and not the entry the file adds either.
+    assert store.get(etcd.topic_key(etcd_env, "orders")) is None
+    assert store.get(etcd.topic_key(etcd_env, "clicks")).mod_revision == revision  # type: ignore[union-attr]
+
+
+def test_import_replace_with_nothing_to_delete_does_not_ask(
+    cli: RunCli, store: etcd.EtcdStore, etcd_env: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "o.yaml"
+    file.write_text("topics:\n  orders:\n    partitions: 8\n")
+    result = cli("overrides", "import", "--replace", str(file))
+    assert result.exit_code == 0, result.stderr
+    assert raw(store, etcd.topic_key(etcd_env, "orders")) == {"partitions": 8}
+
+
+@pytest.mark.parametrize(("answer", "code", "kept"), [("n\n", 1, True), ("y\n", 0, False)])
+def test_import_replace_asks_on_a_terminal(
+    cli: RunCli,
+    store: etcd.EtcdStore,
+    etcd_env: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+    code: int,
+    kept: bool,
+) -> None:
+    monkeypatch.setattr("platformctl.commands.base.interactive", lambda: True)
+    assert cli("overrides", "set", "clicks", "partitions=2").exit_code == 0
+    file = tmp_path / "o.yaml"
+    file.write_text("topics: {}\n")
+    result = cli("overrides", "import", "--replace", str(file), input=answer)
+    assert result.exit_code == code
+    assert f"delete clicks (/platformctl/envs/{etcd_env}/topics/clicks): partitions=2\n" in result.stderr
+    assert "Delete 1 override entry? [y/N]" in result.stderr
+    assert (store.get(etcd.topic_key(etcd_env, "clicks")) is not None) is kept
+
+
+def test_unset_every_default_needs_yes_off_a_terminal(cli: RunCli, store: etcd.EtcdStore, etcd_env: str) -> None:
+    assert cli("overrides", "seed").exit_code == 0
+    result = cli("overrides", "unset", "--defaults")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "error: --yes: refusing to delete every topic-default without confirmation: stdin is not a terminal "
+        f"(would delete topic-defaults (/platformctl/envs/{etcd_env}/topic-defaults))"
+    )
+    assert store.get(etcd.topic_defaults_key(etcd_env)) is not None
+    # One key of the defaults, or a topic's whole entry, is an ordinary edit: no question.
+    assert cli("overrides", "unset", "--defaults", "min.insync.replicas").exit_code == 0
+    assert cli("overrides", "set", "orders", "partitions=3").exit_code == 0
+    assert cli("overrides", "unset", "orders").exit_code == 0
+    assert raw(store, etcd.topic_defaults_key(etcd_env)) == {"replication-factor": 1}

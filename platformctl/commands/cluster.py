@@ -20,7 +20,7 @@ class ClusterAction(enum.StrEnum):
     delete = "delete"
 
 
-@base.app.command()
+@base.command(base.app, short_help="Start the platform (minikube or --context) until it is ready.")
 def up(
     ctx: typer.Context,
     wait: Annotated[
@@ -28,7 +28,9 @@ def up(
     ] = True,
     timeout: Annotated[
         float,
-        typer.Option("--timeout", envvar=ENV_TIMEOUT, min=0, help="Seconds to wait for readiness."),
+        typer.Option(
+            "--timeout", envvar=ENV_TIMEOUT, metavar="SECONDS", min=0, help="Seconds to wait for readiness."
+        ),
     ] = 600.0,
     force_conflicts: Annotated[
         bool,
@@ -59,16 +61,18 @@ def up(
     lifecycle.up(settings, options)
 
 
-@base.app.command()
+@base.command(base.app, short_help="Delete everything `up` created and wait until it is gone.")
 def down(
     ctx: typer.Context,
     yes: Annotated[bool, base.yes_option("Do not ask for confirmation.")] = False,
     cluster: Annotated[
         ClusterAction | None,
-        typer.Option("--cluster", help="Also stop or delete the minikube profile."),
+        typer.Option("--cluster", metavar="stop|delete", help="Also stop or delete the minikube profile."),
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", envvar=ENV_TIMEOUT, min=0, help="Seconds to wait until it is gone.")
+        float, typer.Option(
+            "--timeout", envvar=ENV_TIMEOUT, metavar="SECONDS", min=0, help="Seconds to wait until it is gone."
+        )
     ] = 300.0,
 ) -> None:
     """Delete everything `up` created (by label, cluster-scoped objects too) and wait until it is gone."""
@@ -96,7 +100,7 @@ def down(
     teardown.down(plan, timeout=timeout)
 
 
-@base.app.command()
+@base.command(base.app, short_help="The cluster, security mode and each component's readiness.")
 def status(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
     """Cluster, server version, security mode and each component's readiness."""
     from platformctl import config, statusreport
@@ -108,7 +112,7 @@ def status(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None
         ui.out().print(statusreport.status_table(report))
 
 
-@base.app.command()
+@base.command(base.app, short_help="Check what goes wrong before it does, and say what to do.")
 def doctor(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
     """Check what goes wrong before it does: minikube, driver, memory/CPUs, context, ports, versions, images."""
     from rich.table import Table

@@ -10,7 +10,7 @@ from platformctl import ui
 from platformctl.commands import base
 
 
-@base.app.command("port-forward")
+@base.command(base.app, "port-forward", short_help="Forward platform services to 127.0.0.1 until Ctrl-C.")
 def port_forward(
     ctx: typer.Context,
     names: Annotated[
@@ -26,6 +26,7 @@ def port_forward(
         int | None,
         typer.Option(
             "--port",
+            metavar="PORT",
             help="Local port for a single target (0 picks a free one; default: the service port). "
             "kafka always uses 9092, the port the broker advertises.",
             show_default=False,

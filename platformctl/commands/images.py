@@ -10,11 +10,10 @@ from platformctl import ui
 from platformctl.commands import base
 from platformctl.commands.base import OfflineOption, OutputFormat, OutputOption
 
-images_app = typer.Typer(
-    help="The platform's pinned images in minikube: list where they are, cache what is missing.",
-    no_args_is_help=True,
+images_app = base.group(
+    "images", "The platform's pinned images in minikube: list where they are, cache what is missing.",
+    "The pinned images in minikube: list, cache.",
 )
-base.app.add_typer(images_app, name="images")
 
 
 def _kube_version(settings: Any) -> Any:
@@ -23,7 +22,7 @@ def _kube_version(settings: Any) -> Any:
     return rendering.parse_version(settings.minikube.kubernetes_version, origin="minikube.kubernetes-version")
 
 
-@images_app.command("list")
+@base.command(images_app, "list", short_help="Every pinned image, and whether minikube has it.")
 def images_list(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
     """Every image the rendered platform uses, and whether the minikube node and minikube's cache have it."""
     from platformctl import config, images
@@ -41,7 +40,7 @@ def images_list(ctx: typer.Context, output: OutputOption = OutputFormat.text) ->
     ui.data("\n".join(rows))
 
 
-@images_app.command("cache")
+@base.command(images_app, "cache", short_help="Put the pinned images minikube lacks into it.")
 def images_cache(ctx: typer.Context, offline: OfflineOption = False) -> None:
     """Make every pinned image present in the minikube node and cache; images already there are left alone."""
     from platformctl import config, imageprogress, images

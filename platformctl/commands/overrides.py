@@ -6,30 +6,29 @@ Logic: overrides.py (what is stored and validated), etcd.py (the client), reach.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperGroup
 
 from platformctl import ui
 from platformctl.commands import base
 from platformctl.commands.base import EtcdEndpointOption, OutputFormat, OutputOption
 from platformctl.config import ENV_OUTPUT
-from platformctl.errors import PlatformError
+from platformctl.errors import ExitCode, InputError, PlatformError
 
 if TYPE_CHECKING:
     from platformctl.etcd import EtcdStore
-    from platformctl.overrides import Change
+    from platformctl.overrides import Change, Confirm
     from platformctl.settings import Settings
 
-overrides_app = typer.Typer(
-    cls=TyperGroup,
-    no_args_is_help=True,
-    help="Environment overrides in etcd: each environment's deviations from the topic files "
+overrides_app = base.group(
+    "overrides",
+    "Environment overrides in etcd: each environment's deviations from the topic files "
     "(file < topic-defaults < topics/<topic> < --set).",
+    "Per-environment deviations from the topic files, in etcd.",
 )
-base.app.add_typer(overrides_app, name="overrides")
 
 DefaultsOption = Annotated[
     bool, typer.Option("--defaults", help="Act on the environment's topic-defaults instead of one topic.")
@@ -57,6 +56,32 @@ def _split_target(args: list[str], defaults: bool) -> tuple[str | None, list[str
     return args[0], args[1:]
 
 
+def _confirm_deletion(yes: bool, what: str) -> Confirm:
+    """Like `down` and `topics apply --prune`: deleting asks first on a terminal, needs --yes elsewhere."""
+
+    def confirm(changes: Sequence[Change]) -> None:
+        if yes:
+            return
+        listed = ", ".join(f"{c.target.label()} ({c.key})" for c in changes)
+        if not base.interactive():
+            raise InputError(
+                f"refusing to delete {what} without confirmation: stdin is not a terminal (would delete {listed})",
+                field="--yes",
+                hint="re-run with --yes to confirm",
+            )
+        for change in changes:
+            ui.info(f"delete {change.target.label()} ({change.key}): {_values(change.before)}")
+        if not typer.confirm(f"Delete {len(changes)} override entr{'y' if len(changes) == 1 else 'ies'}?", err=True):
+            ui.info("nothing written")
+            raise typer.Exit(int(ExitCode.FAULT))
+
+    return confirm
+
+
+def _values(values: Mapping[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
 def _report(change: Change) -> None:
     where = f"{change.target.label()} ({change.key})"
     if not change.changed:
@@ -68,7 +93,7 @@ def _report(change: Change) -> None:
         ui.info(f"  {line}")
 
 
-@overrides_app.command("set")
+@base.command(overrides_app, "set", short_help="Set override values for one topic (or --defaults).")
 def overrides_set(
     ctx: typer.Context,
     args: Annotated[list[str], typer.Argument(metavar="[TOPIC] KEY=VALUE...", show_default=False)],
@@ -86,7 +111,7 @@ def overrides_set(
     _report(overrides.set_values(store, settings.env, target, values))
 
 
-@overrides_app.command("get")
+@base.command(overrides_app, "get", short_help="Print one topic's (or --defaults') overrides.")
 def overrides_get(
     ctx: typer.Context,
     args: Annotated[list[str] | None, typer.Argument(metavar="[TOPIC] [KEY...]", show_default=False)] = None,
@@ -119,24 +144,30 @@ def overrides_get(
     ui.data("\n".join(f"{k}={v}" for k, v in values.items()))
 
 
-@overrides_app.command("unset")
+@base.command(overrides_app, "unset", short_help="Remove override keys of one topic (or --defaults).")
 def overrides_unset(
     ctx: typer.Context,
     args: Annotated[list[str] | None, typer.Argument(metavar="[TOPIC] [KEY...]", show_default=False)] = None,
     defaults: DefaultsOption = False,
     etcd_endpoint: EtcdEndpointOption = None,
+    yes: Annotated[bool, base.yes_option("Remove every topic-default without asking.")] = False,
 ) -> None:
-    """Remove KEYs from one topic's (or --defaults') overrides; with no KEY, remove them all."""
+    """Remove KEYs from one topic's (or --defaults') overrides; with no KEY, remove them all.
+
+    Removing every topic-default (--defaults with no KEY) changes every topic of the environment: it
+    asks first on a terminal and needs --yes elsewhere.
+    """
     from platformctl import overrides
 
     topic, names = _split_target(list(args or []), defaults)
     target = overrides.Target.parse(topic, defaults=defaults)
     keys = overrides.parse_keys(names, allow_unknown_config=True)
     settings, store = _etcd_store(ctx, etcd_endpoint)
-    _report(overrides.unset(store, settings.env, target, keys))
+    confirm = _confirm_deletion(yes, "every topic-default") if target.topic is None else None
+    _report(overrides.unset(store, settings.env, target, keys, confirm=confirm))
 
 
-@overrides_app.command("list")
+@base.command(overrides_app, "list", short_help="Every override of the environment.")
 def overrides_list(
     ctx: typer.Context,
     output: OutputOption = OutputFormat.text,
@@ -159,13 +190,17 @@ def overrides_list(
     ui.data("\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}" for a, b, c, d in rows))
 
 
-@overrides_app.command("export")
+@base.command(overrides_app, "export", short_help="Print the environment's overrides as a file.")
 def overrides_export(
     ctx: typer.Context,
     output: Annotated[
         OutputFormat,
         typer.Option(
-            "--output", "-o", envvar=ENV_OUTPUT, help="text (YAML) or json; `overrides import` reads both."
+            "--output",
+            "-o",
+            envvar=ENV_OUTPUT,
+            metavar="text|json",
+            help="text (YAML) or json; `overrides import` reads both.",
         ),
     ] = OutputFormat.text,
     etcd_endpoint: EtcdEndpointOption = None,
@@ -181,7 +216,7 @@ def overrides_export(
         ui.data(overrides.dump_yaml(doc, settings.env))
 
 
-@overrides_app.command("import")
+@base.command(overrides_app, "import", short_help="Set the environment's overrides from a file.")
 def overrides_import(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="A YAML or JSON file as `overrides export` writes it.")],
@@ -191,20 +226,26 @@ def overrides_import(
     ] = False,
     allow_unknown_config: AllowUnknownConfigOption = False,
     etcd_endpoint: EtcdEndpointOption = None,
+    yes: Annotated[bool, base.yes_option("Delete what --replace deletes without asking.")] = False,
 ) -> None:
-    """Set the environment's overrides from FILE: validated fully first, then written in one transaction."""
+    """Set the environment's overrides from FILE: validated fully first, then written in one transaction.
+
+    With --replace, entries FILE does not list are deleted: that asks first on a terminal (naming them)
+    and needs --yes elsewhere.
+    """
     from platformctl import overrides
 
     doc = overrides.load_import(file, allow_unknown_config=allow_unknown_config)
     settings, store = _etcd_store(ctx, etcd_endpoint)
-    changes = overrides.import_(store, settings.env, doc, replace=replace)
+    confirm = _confirm_deletion(yes, f"override entries {file} does not list (--replace)")
+    changes = overrides.import_(store, settings.env, doc, replace=replace, confirm=confirm)
     if not changes:
         ui.info(f"environment {settings.env!r} already matches {file}: nothing written")
     for change in changes:
         _report(change)
 
 
-@overrides_app.command("seed")
+@base.command(overrides_app, "seed", short_help="Write the one-broker topic-defaults if none are set.")
 def overrides_seed(ctx: typer.Context, etcd_endpoint: EtcdEndpointOption = None) -> None:
     """Write the one-broker topic-defaults (replication-factor 1, min.insync.replicas 1) if none are set."""
     from platformctl import etcd, overrides

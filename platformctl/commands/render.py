@@ -12,13 +12,13 @@ from platformctl.commands import base
 from platformctl.config import ENV_KUBERNETES_VERSION
 
 
-@base.app.command()
+@base.command(base.app, short_help="Print the manifests `up` would apply (no cluster needed).")
 def render(
     ctx: typer.Context,
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", file_okay=False, help="Write one file per component into DIR instead of stdout."
+            "--out", metavar="DIR", file_okay=False, help="Write one file per component into DIR instead of stdout."
         ),
     ] = None,
     kubernetes_version: Annotated[
@@ -26,6 +26,7 @@ def render(
         typer.Option(
             "--kubernetes-version",
             envvar=ENV_KUBERNETES_VERSION,
+            metavar="X.Y",
             help="Target server version (X.Y); chooses Pod Security admission or PodSecurityPolicy "
             "(default: minikube.kubernetes-version).",
         ),

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperGroup
 
 from platformctl import ui
 from platformctl.commands import base
@@ -23,12 +22,10 @@ from platformctl.errors import ExitCode, PlatformError
 if TYPE_CHECKING:
     from platformctl.topicrun import Options, Prepared
 
-topics_app = typer.Typer(
-    cls=TyperGroup,
-    help="Declarative topics from HOCON (.conf) or YAML files: plan never writes, apply asks first.",
-    no_args_is_help=True,
+topics_app = base.group(
+    "topics", "Declarative topics from HOCON (.conf) or YAML files: plan never writes, apply asks first.",
+    "Declarative topics from files: plan, apply.",
 )
-base.app.add_typer(topics_app, name="topics")
 
 FilesArgument = Annotated[
     list[Path],
@@ -43,7 +40,8 @@ BootstrapOption = Annotated[
     typer.Option(
         "--bootstrap-server",
         envvar=ENV_BOOTSTRAP_SERVER,
-        help="Kafka bootstrap address (host:port) (default: kafka.bootstrap-server).",
+        metavar="HOST:PORT",
+        help="Kafka bootstrap address (default: kafka.bootstrap-server, else a port-forward to the platform).",
     ),
 ]
 SetOption = Annotated[
@@ -85,8 +83,9 @@ ClusterIdOption = Annotated[
     str | None,
     typer.Option(
         "--cluster-id",
-        help="Refuse to act unless the Kafka cluster has this id [default: kafka.cluster-id when set in "
-        "platformctl.yaml, or the files' cluster-id].",
+        metavar="ID",
+        help="Refuse to act unless the Kafka cluster has this id (default: kafka.cluster-id when set in "
+        "platformctl.yaml, or the files' cluster-id).",
     ),
 ]
 
@@ -107,7 +106,7 @@ def _prepare(
     return topicrun.prepare(stack, settings, files, options)
 
 
-@topics_app.command("plan")
+@base.command(topics_app, "plan", short_help="Show what `apply` would change. Never writes.")
 def topics_plan(
     ctx: typer.Context,
     files: FilesArgument,
@@ -153,7 +152,7 @@ def topics_plan(
     topicrun.raise_if_blocked(result)
 
 
-@topics_app.command("apply")
+@base.command(topics_app, "apply", short_help="Make Kafka match the files (asks first).")
 def topics_apply(
     ctx: typer.Context,
     files: FilesArgument,
