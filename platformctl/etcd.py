@@ -9,26 +9,36 @@ client (`etcd3` is unmaintained and breaks with current protobuf). Every client 
 Writes are compare-and-swap on a key's `mod_revision`: a writer says which revision it read (0 = "the key
 was absent") and etcd refuses the write if anyone else wrote in between, so two terminals can never
 silently overwrite each other. Values are UTF-8 JSON (etcd3gw would encode a `str` as latin-1).
+
+Writes made under the environment lock are fenced: each transaction also compares the lock key's lease
+with the one this run holds, so a run that was paused past the lease's TTL (SIGSTOP, a suspended laptop)
+and lost the lock to another apply cannot write another record when it wakes up (`LockLostError`). A
+series of requests can share one deadline (`EtcdStore.deadline`): a frozen etcd then costs that deadline
+once, not a request timeout per key.
 """
 
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import getpass
 import json
 import os
 import socket
-import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import etcd3gw
 from etcd3gw import exceptions as etcd_exceptions
 
 from platformctl.errors import InputError, PlatformError
+
+if TYPE_CHECKING:
+    from platformctl.etcdlock import EnvLock
 
 ROOT = "/platformctl/envs"
 DEFAULT_PORT = 2379
@@ -83,6 +93,7 @@ class Entry:
     value: Any
     mod_revision: int
     create_revision: int
+    lease: int = 0  # the lease the key is attached to (0: none)
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,25 @@ class LockHeldError(PlatformError):
         self.holder = holder
 
 
+class LockLostError(PlatformError):
+    """The lock's lease expired while this run held it: another run may hold it now. Nothing more may be
+    written in its name."""
+
+
+class DeadlineError(PlatformError):
+    """A series of etcd requests sharing one deadline ran out of time."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Holding the environment lock, as an etcd comparison: the lock key still carries this lease."""
+
+    env: str
+    key: str
+    lease_id: int
+    ttl: int
+
+
 def holder_identity() -> str:
     """`user@host pid N`: enough for the person blocked by a lock to find the process holding it."""
     try:
@@ -181,11 +211,16 @@ def _range_end(prefix: str) -> str:
 
 
 class EtcdStore:
-    """A connection to one etcd endpoint, with the operations platformctl needs and nothing more."""
+    """A connection to one etcd endpoint, with the operations platformctl needs and nothing more.
+
+    Not thread-safe (one HTTP session): the lock's keep-alive thread has a store of its own.
+    """
 
     def __init__(self, endpoint: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         scheme, host, port = parse_endpoint(endpoint)
         self.endpoint = f"{scheme}://{host}:{port}"
+        self.timeout = timeout
+        self._deadline: tuple[float, float, str] | None = None  # (monotonic end, seconds, what)
         # api_path pinned: every etcd we support (>= 3.4) serves /v3/, and skipping version discovery
         # saves one round trip per command.
         self._client = etcd3gw.Etcd3Client(
@@ -197,6 +232,13 @@ class EtcdStore:
     def _fail(self, e: Exception) -> NoReturn:
         if isinstance(e, etcd_exceptions.ConnectionTimeoutError):
             reason = "timed out"
+            if self._deadline is not None and time.monotonic() >= self._deadline[0] - 0.01:
+                _, seconds, what = self._deadline
+                raise DeadlineError(
+                    f"etcd at {self.endpoint} did not answer within {seconds:g} s ({what})",
+                    hint="check that etcd is running and reachable (a frozen or overloaded etcd looks like "
+                    "this), then run the command again",
+                ) from e
         elif isinstance(e, etcd_exceptions.ConnectionFailedError):
             reason = "unreachable"
         else:
@@ -208,11 +250,35 @@ class EtcdStore:
             "--etcd-endpoint, or pass --no-overrides to use the files' values on purpose",
         ) from e
 
-    def _post(self, path: str, payload: Mapping[str, Any]) -> Any:
+    def _post(self, path: str, payload: Mapping[str, Any], *, timeout: float | None = None) -> Any:
+        wait = self.timeout if timeout is None else timeout
+        if self._deadline is not None:
+            end, seconds, what = self._deadline
+            left = end - time.monotonic()
+            if left <= 0:
+                raise DeadlineError(
+                    f"etcd at {self.endpoint} did not answer within {seconds:g} s ({what})",
+                    hint="check that etcd is running and reachable, then run the command again",
+                )
+            wait = min(wait, left)
+        # etcd3gw passes its own `timeout` to every request: set it per call (this store is single-threaded).
+        self._client.timeout = wait
         try:
             return self._client.post(self._client.get_url(path), data=json.dumps(payload))
         except etcd_exceptions.Etcd3Exception as e:
             self._fail(e)
+
+    @contextlib.contextmanager
+    def deadline(self, seconds: float, what: str) -> Iterator[None]:
+        """Every request inside the block shares one deadline, `seconds` from now (nested: the earlier)."""
+        outer = self._deadline
+        end = time.monotonic() + seconds
+        if outer is None or end < outer[0]:
+            self._deadline = (end, seconds, what)
+        try:
+            yield
+        finally:
+            self._deadline = outer
 
     def ping(self) -> None:
         """Fail now, with one clear line, if etcd cannot be reached."""
@@ -233,6 +299,7 @@ class EtcdStore:
             value=value,
             mod_revision=int(kv.get("mod_revision", 0)),
             create_revision=int(kv.get("create_revision", 0)),
+            lease=int(kv.get("lease", 0)),
         )
 
     def get(self, key: str) -> Entry | None:
@@ -247,6 +314,13 @@ class EtcdStore:
         )
         return [self._entry(kv) for kv in result.get("kvs") or []]
 
+    def revisions(self, prefix: str) -> dict[str, int]:
+        """The `mod_revision` of every key under `prefix` (keys only: one small range read)."""
+        result = self._post(
+            "/kv/range", {"key": _b64(prefix), "range_end": _range_end(prefix), "keys_only": True}
+        )
+        return {_unb64(kv["key"]).decode(): int(kv.get("mod_revision", 0)) for kv in result.get("kvs") or []}
+
     # -- writes
 
     @staticmethod
@@ -260,24 +334,34 @@ class EtcdStore:
             return {"request_delete_range": {"key": _b64(write.key)}}
         return {"request_put": {"key": _b64(write.key), "value": _encode_value(write.value)}}
 
-    def write(self, writes: Sequence[Write]) -> int:
+    def write(self, writes: Sequence[Write], *, fence: Fence | None = None) -> int:
         """Apply every write in one transaction, only if every key is still at the revision it was read
-        at. Returns the new store revision; raises `ConflictError` (nothing written) otherwise."""
+        at (and, with `fence`, only if the lock key still carries the fence's lease). Returns the new
+        store revision; raises `ConflictError` or `LockLostError` (nothing written) otherwise."""
         if not writes:
             return 0
-        if len(writes) > MAX_TXN_OPS:
-            raise ValueError(f"{len(writes)} writes in one transaction; etcd allows {MAX_TXN_OPS}")
-        txn = {
-            "compare": [self._compare(w.key, w.expect_revision) for w in writes],
-            "success": [self._request(w) for w in writes],
-            # On failure, read the keys back so the error can say which one moved and to what revision.
-            "failure": [{"request_range": {"key": _b64(w.key)}} for w in writes],
-        }
+        if len(writes) > txn_capacity(fence):
+            raise ValueError(f"{len(writes)} writes in one transaction; etcd allows {MAX_TXN_OPS} operations")
+        compare = [self._compare(w.key, w.expect_revision) for w in writes]
+        failure = [{"request_range": {"key": _b64(w.key)}} for w in writes]
+        if fence is not None:
+            # etcd compares a key's lease with target LEASE (etcd >= 3.3); a deleted lock key has lease 0.
+            held = {"key": _b64(fence.key), "result": "EQUAL", "target": "LEASE", "lease": str(fence.lease_id)}
+            compare.insert(0, held)
+            failure.insert(0, {"request_range": {"key": _b64(fence.key)}})
+        # On failure, read the keys back so the error can say which one moved and to what revision.
+        txn = {"compare": compare, "success": [self._request(w) for w in writes], "failure": failure}
         result = self._post("/kv/txn", txn)
         if result.get("succeeded"):
             return int(result.get("header", {}).get("revision", 0))
+        responses = list(result.get("responses") or [])
+        if fence is not None:
+            kvs = (responses.pop(0) if responses else {}).get("response_range", {}).get("kvs") or []
+            lock = self._entry(kvs[0]) if kvs else None
+            if lock is None or lock.lease != fence.lease_id:
+                raise lock_lost(fence, lock)
         moved: list[str] = []
-        for write, response in zip(writes, result.get("responses") or [], strict=False):
+        for write, response in zip(writes, responses, strict=False):
             kvs = response.get("response_range", {}).get("kvs") or []
             current = int(kvs[0].get("mod_revision", 0)) if kvs else 0
             if current != write.expect_revision:
@@ -304,15 +388,13 @@ class EtcdStore:
             return False
         return True
 
-    def write_chunked(self, writes: Sequence[Write]) -> int:
-        """`write` in as few transactions as etcd allows (`MAX_TXN_OPS` writes each); returns how many
-        transactions were written. Each is all or nothing; a failure leaves the earlier ones written."""
-        size = MAX_TXN_OPS
-        count = 0
-        for start in range(0, len(writes), size):
-            self.write(writes[start : start + size])
-            count += 1
-        return count
+    def write_chunked(self, writes: Sequence[Write], *, fence: Fence | None = None) -> builtins.list[int]:
+        """`write` in as few transactions as etcd allows (`chunks`); returns the revision each write was
+        written at, in order. Each transaction is all or nothing; a failure leaves the earlier ones written."""
+        revisions: builtins.list[int] = []
+        for chunk in chunks(writes, fence):
+            revisions += [self.write(chunk, fence=fence)] * len(chunk)
+        return revisions
 
     # -- applied records
 
@@ -348,14 +430,6 @@ class EtcdStore:
             record["recovered"] = True
         return record
 
-    def record_applied(
-        self, env: str, topic: str, spec: Mapping[str, Any], plan_digest: str, *, intended_at: str = ""
-    ) -> None:
-        """Remember that platformctl applied `spec` to `topic` (last write wins: the env lock serialises
-        applies, so there is no race to guard against here)."""
-        record = self.applied_record(topic, spec, plan_digest, intended_at=intended_at)
-        self._post("/kv/put", {"key": _b64(applied_key(env, topic)), "value": _encode_value(record)})
-
     def applied(self, env: str) -> dict[str, Applied]:
         """Every topic platformctl has applied, or was about to apply (`state` intent), in `env`, by name."""
         records: dict[str, Applied] = {}
@@ -375,111 +449,73 @@ class EtcdStore:
             )
         return records
 
-    def forget_applied(self, env: str, topic: str) -> None:
-        """Drop the record of a topic that `--prune` deleted."""
-        self._post("/kv/deleterange", {"key": _b64(applied_key(env, topic))})
-
-    # -- the environment lock
+    # -- leases (the environment lock is built on them: etcdlock.py)
 
     @contextlib.contextmanager
-    def lock(
-        self, env: str, *, ttl: int = DEFAULT_LOCK_TTL, purpose: str = "topics apply"
-    ) -> Iterator[EnvLock]:
-        """Hold `/platformctl/envs/<env>/lock` for the duration of the block.
+    def lock(self, env: str, *, ttl: int = DEFAULT_LOCK_TTL, purpose: str = "topics apply") -> Iterator[EnvLock]:
+        """Hold the environment's apply lock for the duration of the block (see etcdlock.py)."""
+        from platformctl import etcdlock
 
-        The key is attached to a lease that a background thread keeps alive; it is revoked when the block
-        exits for any reason (success, error, Ctrl-C), and if the process dies etcd deletes the key when
-        the lease's TTL runs out. A second holder gets `LockHeldError` naming the first.
-        """
-        held = self._acquire(env, ttl=ttl, purpose=purpose)
-        try:
+        with etcdlock.hold(self, env, ttl=ttl, purpose=purpose) as held:
             yield held
-        finally:
-            held.release()
 
-    def _acquire(self, env: str, *, ttl: int, purpose: str) -> EnvLock:
-        key = lock_key(env)
-        lease = self._post("/lease/grant", {"TTL": ttl, "ID": 0})
-        lease_id = int(lease["ID"])
-        holder = holder_identity()
-        since = now()
-        value = {"holder": holder, "since": since, "purpose": purpose, "lease": lease_id}
+    def grant(self, ttl: int) -> int:
+        """A new lease of `ttl` seconds; returns its id."""
+        return int(self._post("/lease/grant", {"TTL": ttl, "ID": 0})["ID"])
+
+    def create_leased(self, key: str, value: Any, lease_id: int) -> Entry | None:
+        """Put `value` at `key`, attached to the lease, only if the key does not exist. Returns None when
+        written, else the key as it is (left untouched)."""
         put = {"key": _b64(key), "value": _encode_value(value), "lease": lease_id}
         txn = {
             "compare": [{"key": _b64(key), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
             "success": [{"request_put": put}],
             "failure": [{"request_range": {"key": _b64(key)}}],
         }
+        result = self._post("/kv/txn", txn)
+        if result.get("succeeded"):
+            return None
+        kvs = (result.get("responses") or [{}])[0].get("response_range", {}).get("kvs") or []
+        # Gone between the compare and the read (its lease just ran out): report it as held, briefly.
+        return self._entry(kvs[0]) if kvs else Entry(key, None, 0, 0)
+
+    def time_to_live(self, lease_id: int) -> int | None:
+        """Seconds until a lease expires (None when etcd does not say: it expired or cannot be asked)."""
         try:
-            result = self._post("/kv/txn", txn)
-        except BaseException:
-            self._revoke(lease_id)
-            raise
-        if not result.get("succeeded"):
-            self._revoke(lease_id)
-            kvs = (result.get("responses") or [{}])[0].get("response_range", {}).get("kvs") or []
-            other = self._entry(kvs[0]).value if kvs else None
-            other = other if isinstance(other, dict) else {}
-            who = str(other.get("holder", "another process"))
-            what = f" ({other['purpose']})" if other.get("purpose") else ""
-            since_text = f" since {other['since']}" if other.get("since") else ""
-            raise LockHeldError(
-                f"environment {env!r} is locked by {who}{what}{since_text}",
-                holder=who,
-                hint=f"wait for it to finish; if that process is gone the lock expires by itself within "
-                f"{ttl} s (etcd key {key})",
-            )
-        return EnvLock(self, env=env, key=key, lease_id=lease_id, ttl=ttl, holder=holder, since=since)
+            result = self._post("/lease/timetolive", {"ID": str(lease_id)})
+        except PlatformError:
+            return None
+        ttl = int(result.get("TTL", -1))
+        return ttl if ttl >= 0 else None
 
-    def _revoke(self, lease_id: int) -> None:
+    def revoke(self, lease_id: int, *, timeout: float | None = None) -> None:
+        """Revoke a lease (its keys go with it); best effort: an unreachable etcd lets it expire instead."""
         with contextlib.suppress(PlatformError):
-            self._post("/lease/revoke", {"ID": lease_id})
+            self._post("/lease/revoke", {"ID": lease_id}, timeout=timeout)
 
-    def _keepalive(self, lease_id: int) -> int:
+    def keepalive(self, lease_id: int) -> int:
+        """Renew a lease; returns its new TTL (<= 0: it had already expired)."""
         result = self._post("/lease/keepalive", {"ID": lease_id})
         return int((result.get("result") or {}).get("TTL", -1))
 
 
-@dataclass
-class EnvLock:
-    """A held environment lock; `release()` is idempotent."""
+def txn_capacity(fence: Fence | None) -> int:
+    """How many writes one transaction can carry (the fence's comparison is an operation too)."""
+    return MAX_TXN_OPS - (1 if fence else 0)
 
-    store: EtcdStore
-    env: str
-    key: str
-    lease_id: int
-    ttl: int
-    holder: str
-    since: str
-    lost: bool = False
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
-    _thread: threading.Thread | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        self._thread = threading.Thread(target=self._keep_alive, name=f"etcd-lock-{self.env}", daemon=True)
-        self._thread.start()
+def chunks(writes: Sequence[Write], fence: Fence | None = None) -> Iterator[Sequence[Write]]:
+    for start in range(0, len(writes), txn_capacity(fence)):
+        yield writes[start : start + txn_capacity(fence)]
 
-    def _keep_alive(self) -> None:
-        interval = max(self.ttl / 3, 0.2)
-        while not self._stop.wait(interval):
-            try:
-                if self.store._keepalive(self.lease_id) <= 0:
-                    self.lost = True
-                    return
-            except PlatformError:
-                # etcd briefly unreachable: keep trying until the TTL would have run out.
-                continue
 
-    def check(self) -> None:
-        """Raise if the lease expired under us (etcd unreachable for longer than the TTL)."""
-        if self.lost:
-            raise PlatformError(
-                f"lost the lock on environment {self.env!r} (etcd lease expired)",
-                hint="check that etcd is reachable and run the command again",
-            )
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join()
-        self.store._revoke(self.lease_id)
+def lock_lost(fence: Fence, current: Entry | None) -> LockLostError:
+    """The error for a run whose lease is no longer on the lock key (`current`: the key as it is now)."""
+    other = current.value if current is not None and isinstance(current.value, dict) else {}
+    now_held = f"; {other.get('holder', 'another process')} holds it now" if current is not None else ""
+    return LockLostError(
+        f"lost the lock on environment {fence.env!r}: its etcd lease expired (this run was paused, or could "
+        f"not reach etcd, for longer than the lock's {fence.ttl} s TTL){now_held}",
+        hint="nothing more was written in this run's name; run `platformctl topics plan` to see where Kafka "
+        "and the records stand, then apply again",
+    )

@@ -1,8 +1,13 @@
 """The Kafka adapter: the only module that imports confluent_kafka.
 
 Every call is batched over all topics of a run (one metadata request plus one DescribeConfigs to read the
-cluster, one CreateTopics, one CreatePartitions, one IncrementalAlterConfigs, one DeleteTopics), and waits
-are metadata polls, never fixed sleeps. Config changes go through IncrementalAlterConfigs only: the legacy
+cluster, then CreateTopics, CreatePartitions, IncrementalAlterConfigs and DeleteTopics), and waits are
+metadata polls, never fixed sleeps. A batch too large for one request goes in chunks (`CHUNK_TOPICS`,
+`CHUNK_RECORDS`), each with its own deadline and a progress line on stderr: a KRaft controller refuses a
+request that would write more than 10,000 metadata records (KAFKA-14996, KAFKA-17870), and thousands of
+topics in one request outlive any sensible request timeout, leaving the set half-created.
+
+Config changes go through IncrementalAlterConfigs only: the legacy
 AlterConfigs replaces a topic's whole config and silently resets every key it does not name
 (https://cwiki.apache.org/confluence/display/KAFKA/KIP-339).
 
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +88,31 @@ class ConfigChange:
     value: str | None  # None: delete the key (back to the inherited default)
 
 
+# At most this many topics, and this many metadata records (a topic, its partitions and its configs: one
+# record each), per CreateTopics request; the controller's own limit is 10,000 records. Small enough that
+# a chunk completes within the request timeout on a loaded broker; large enough that 10,000 topics take
+# ten requests.
+CHUNK_TOPICS = 1000
+CHUNK_RECORDS = 5000
+# librdkafka refuses socket.timeout.ms above 300,000 ms (its CONFIGURATION.md): the settings' ceiling for
+# kafka.request-timeout comes from here.
+MAX_REQUEST_TIMEOUT = 300.0
+
+
+def create_chunks(topics: Sequence[NewTopicRequest]) -> Iterator[Sequence[NewTopicRequest]]:
+    """Consecutive chunks of at most `CHUNK_TOPICS` topics and `CHUNK_RECORDS` records (a topic that alone
+    exceeds the record budget goes alone: the broker says whether it takes it)."""
+    start, records = 0, 0
+    for i, topic in enumerate(topics):
+        cost = 1 + topic.partitions + len(topic.config)
+        if i > start and (i - start >= CHUNK_TOPICS or records + cost > CHUNK_RECORDS):
+            yield topics[start:i]
+            start, records = i, 0
+        records += cost
+    if start < len(topics):
+        yield topics[start:]
+
+
 class _Log(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         ui.debug(f"librdkafka: {record.getMessage()}")
@@ -106,7 +136,7 @@ class Admin:
     def __init__(self, bootstrap_server: str, *, timeout: float = 10.0, client: Any = None) -> None:
         self.bootstrap_server = bootstrap_server
         self.timeout = timeout
-        ms = max(int(timeout * 1000), 1000)
+        ms = min(max(int(timeout * 1000), 1000), int(MAX_REQUEST_TIMEOUT * 1000))
         config: dict[str, Any] = {
             "bootstrap.servers": bootstrap_server,
             "socket.timeout.ms": ms,
@@ -173,24 +203,39 @@ class Admin:
 
     # -- writing (each returns {topic: why it failed}) ---------------------------------------------------
 
-    def create_topics(self, topics: Sequence[NewTopicRequest]) -> dict[str, str]:
+    def create_topics(
+        self, topics: Sequence[NewTopicRequest], *, before_request: Callable[[], None] | None = None
+    ) -> dict[str, str]:
+        """Create the topics in chunks (`create_chunks`), each request with the full request timeout;
+        `before_request` runs before each one (it may raise to stop: the environment lock was lost)."""
         if not topics:
             return {}
-        requests = [
-            NewTopic(
-                t.name,
-                num_partitions=t.partitions,
-                replication_factor=t.replication_factor,
-                config=dict(t.config),
+        failures: dict[str, str] = {}
+        chunks = list(create_chunks(topics))
+        sent = 0
+        for chunk in chunks:
+            if before_request is not None:
+                before_request()
+            requests = [
+                NewTopic(
+                    t.name,
+                    num_partitions=t.partitions,
+                    replication_factor=t.replication_factor,
+                    config=dict(t.config),
+                )
+                for t in chunk
+            ]
+            failures |= self._each(
+                lambda requests=requests: self._client.create_topics(
+                    requests, operation_timeout=self.timeout, request_timeout=self.timeout
+                ),
+                "creating",
             )
-            for t in topics
-        ]
-        return self._each(
-            lambda: self._client.create_topics(
-                requests, operation_timeout=self.timeout, request_timeout=self.timeout
-            ),
-            "creating",
-        )
+            sent += len(chunk)
+            if len(chunks) > 1:
+                refused = f" ({len(failures):,} refused)" if failures else ""
+                ui.info(f"creating topics: {sent:,} of {len(topics):,} sent{refused}")
+        return failures
 
     def create_partitions(self, totals: Mapping[str, int]) -> dict[str, str]:
         """Raise each topic's partition count to the total given (Kafka cannot lower it)."""

@@ -284,16 +284,25 @@ def list_all(store: EtcdStore, env: str, *, allow_unknown_config: bool = True) -
 
 
 def layers_for(
-    store: EtcdStore, env: str, topic_names: Iterable[str], *, allow_unknown_config: bool = False
+    store: EtcdStore,
+    env: str,
+    topic_names: Iterable[str],
+    *,
+    allow_unknown_config: bool = False,
+    seen: dict[str, int] | None = None,
 ) -> dict[str, list[Layer]]:
     """The etcd layers of each topic, in precedence order: topic-defaults, then topics/<topic>.
 
     Every topic named gets an entry (an empty list when the environment overrides nothing for it), so
     callers can tell "read etcd, nothing there" from "did not read etcd". Raises `PlatformError` if etcd
     cannot be reached and `InputError` if a stored value is invalid: never falls back to the files.
+    `seen` (when given) receives the revision of every key read, for a later check that none moved.
     """
     names = list(dict.fromkeys(topic_names))
-    by_topic = {s.target.topic: s for s in list_all(store, env, allow_unknown_config=allow_unknown_config)}
+    stored_all = list_all(store, env, allow_unknown_config=allow_unknown_config)
+    if seen is not None:
+        seen.update({s.key: s.revision for s in stored_all})
+    by_topic = {s.target.topic: s for s in stored_all}
     defaults = by_topic.pop(None, None)
     layers: dict[str, list[Layer]] = {}
     for name in names:

@@ -152,8 +152,9 @@ class KafkaSettings(_Model):
     fast_data_dev_resources: Resources = _resources("500m", "2Gi", "2", "3Gi")
     bootstrap_server: str | None = None
     # Seconds each Kafka admin request (and the metadata poll after it) may take; a dead broker fails
-    # after this long, not after librdkafka's default of a minute.
-    request_timeout: Annotated[float, Field(gt=0, le=600)] = 10.0
+    # after this long, not after librdkafka's default of a minute. At most 300: librdkafka refuses a
+    # socket.timeout.ms above 300,000 (kafka.MAX_REQUEST_TIMEOUT).
+    request_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
 
 
 class SchemaRegistrySettings(_Model):

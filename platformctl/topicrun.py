@@ -32,7 +32,8 @@ from platformctl.errors import InputError, PlatformError
 
 if TYPE_CHECKING:
     from platformctl.etcd import Applied as AppliedRecord
-    from platformctl.etcd import EnvLock, EtcdStore
+    from platformctl.etcd import EtcdStore, Fence
+    from platformctl.etcdlock import EnvLock
     from platformctl.kafka import Admin
     from platformctl.reach import Platform
     from platformctl.settings import Settings
@@ -40,15 +41,29 @@ if TYPE_CHECKING:
     from platformctl.topicspec import Layer, TopicSpec
 
 
+# One deadline for each step that writes records to etcd (the intents before Kafka, the applied marks
+# after it), whatever the number of topics: a frozen etcd costs this once, not a request timeout per
+# transaction. A healthy local etcd takes well under a second for 10,000 records.
+RECORD_DEADLINE = 15.0
+
+
 @dataclass
 class EtcdRun:
     """The etcd side of one run: where the overrides came from, the lock held while applying, and the
-    environment's applied/intent records as read (under the lock once it is held)."""
+    environment's applied/intent records as read (under the lock once it is held).
+
+    `seen` is the `mod_revision` of every environment key the plan was made from (overrides and records):
+    once the lock is held, the plan stands if none of them moved (see `relock`)."""
 
     store: EtcdStore
     env: str
     lock: EnvLock | None
     records: dict[str, AppliedRecord] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def fence(self) -> Fence | None:
+        return self.lock.fence if self.lock is not None else None
 
 
 @dataclass
@@ -125,8 +140,7 @@ def env_layers(
     etcd is the configured endpoint, else the platform's (through a forward, see reach.py). With neither,
     the files' values apply with a warning.
     """
-    from platformctl import overrides, reach
-    from platformctl.etcd import EtcdStore
+    from platformctl import reach
 
     env = settings.env
     endpoint = None if options.no_overrides else reach.etcd_endpoint(stack, settings, platform)
@@ -148,14 +162,29 @@ def env_layers(
                 f"{ENV_ETCD_ENDPOINT} to read them, --no-overrides to say this is intended)"
             )
         return {}, frozenset(), None
+    # Imported only here: a run with --no-overrides never loads the etcd client (nor requests).
+    from platformctl.etcd import EtcdStore
+
     store = EtcdStore(endpoint)
-    layers = overrides.layers_for(store, env, names, allow_unknown_config=options.allow_unknown_config)
-    # Intent and applied records alike: an intent means platformctl was about to create or change it.
-    records = store.applied(env)
-    managed = frozenset(records) if options.prune else frozenset()
+    run = EtcdRun(store, env, None)
+    layers, managed = _read_env(run, names, options)
     refs = sorted({f"{layer.source.ref}@{layer.source.revision}" for ls in layers.values() for layer in ls})
     ui.detail(f"environment {env!r} overrides from etcd at {store.endpoint}: {', '.join(refs) or 'none'}")
-    return layers, managed, EtcdRun(store, env, None, records)
+    return layers, managed, run
+
+
+def _read_env(run: EtcdRun, names: list[str], options: Options) -> tuple[dict[str, list[Layer]], frozenset[str]]:
+    """Read the overrides and the records into `run` (and what was seen); the layers and the managed names."""
+    from platformctl import etcd, overrides
+
+    seen: dict[str, int] = {}
+    unknown = options.allow_unknown_config
+    layers = overrides.layers_for(run.store, run.env, names, allow_unknown_config=unknown, seen=seen)
+    # Intent and applied records alike: an intent means platformctl was about to create or change it.
+    run.records = run.store.applied(run.env)
+    seen |= {etcd.applied_key(run.env, name): r.mod_revision for name, r in run.records.items()}
+    run.seen = seen
+    return layers, frozenset(run.records) if options.prune else frozenset()
 
 
 def prepare(stack: contextlib.ExitStack, settings: Settings, files: list[Path], options: Options) -> Prepared:
@@ -196,36 +225,39 @@ def prepare(stack: contextlib.ExitStack, settings: Settings, files: list[Path], 
     return prepared
 
 
-def relock(stack: contextlib.ExitStack, prepared: Prepared) -> Prepared:
-    """Take the environment lock (held until `stack` closes), then read etcd and Kafka and plan again.
+def relock(stack: contextlib.ExitStack, prepared: Prepared, *, replan: bool = False) -> Prepared:
+    """Take the environment lock (held until `stack` closes); plan again only if the plan may be stale.
 
     `topics apply` plans without the lock, so a run with nothing to change (or with bad input) writes
     nothing to etcd; only once there is something to apply (or records to settle, `record_fixes`) is the
-    lock taken, and the caller applies the new plan only if it is still the one shown.
+    lock taken. Every apply writes its intents to etcd before it touches Kafka, so if no override and no
+    record of the environment moved since the plan read them (one keys-only read), no other apply ran in
+    between and the plan stands. Otherwise (or with `replan`: the plan waited for a person to confirm it)
+    etcd and Kafka are read and the plan made again; the caller applies it only if it is still the one
+    shown.
     """
-    from platformctl import overrides
+    from platformctl import etcd
 
     run = prepared.etcd
     if run is None:
         return prepared
     lock = stack.enter_context(run.store.lock(run.env))
-    names = [s.name for s in prepared.specs]
-    options = prepared.options
-    env_layers_ = overrides.layers_for(run.store, run.env, names, allow_unknown_config=options.allow_unknown_config)
-    records = run.store.applied(run.env)
-    managed = frozenset(records) if options.prune else frozenset()
+    now = run.store.revisions(etcd.env_prefix(run.env))
+    now.pop(etcd.lock_key(run.env), None)
+    if not replan and now == run.seen:
+        return dataclasses.replace(prepared, etcd=dataclasses.replace(run, lock=lock))
+    locked = EtcdRun(run.store, run.env, lock)
+    env_layers_, managed = _read_env(locked, [s.name for s in prepared.specs], prepared.options)
     plan, cluster_names = _plan(
         prepared.admin,
         prepared.specs,
         prepared.cli_layers,
-        options,
+        prepared.options,
         prepared.expected_cluster_id,
         env_layers_,
         managed,
     )
-    return dataclasses.replace(
-        prepared, plan=plan, etcd=EtcdRun(run.store, run.env, lock, records), cluster_names=cluster_names
-    )
+    return dataclasses.replace(prepared, plan=plan, etcd=locked, cluster_names=cluster_names)
 
 
 def _plan(
@@ -310,24 +342,28 @@ def settle_records(prepared: Prepared) -> RecordFixes:
 def apply(prepared: Prepared) -> Outcome:
     """Execute the plan, with write-ahead records in etcd when the run read its overrides there.
 
-    Under the lock (`relock` first): one transaction (per `etcd.MAX_TXN_OPS` records) writes an intent
-    for every topic to create or change and settles the intents `record_fixes` finds; only then is Kafka
-    contacted, and each topic Kafka accepted is marked applied. If etcd cannot take the intents, nothing
-    is sent to Kafka.
+    Under the lock (`relock` first): transactions of up to `etcd.MAX_TXN_OPS` operations write an intent
+    for every topic to create or change and settle the intents `record_fixes` finds; only then is Kafka
+    contacted (the lock verified before each request), and the topics Kafka accepted are marked applied,
+    batched the same way. Every record write is fenced on the lock's lease; each of the two etcd steps has
+    one deadline (`RECORD_DEADLINE`). If etcd cannot take the intents, nothing is sent to Kafka.
     """
     from platformctl import topics
 
     fixes = RecordFixes()
     recorder: AppliedRecorder | None = None
+    guard = None
     if prepared.etcd is not None:
         run = _locked(prepared)
         fixes = record_fixes(prepared)
         intents = [t.topic for t in prepared.plan.topics if t.action in ("create", "change") and t.topic]
-        intended_at = _write_records(run, intents, fixes, prepared.plan.digest)
-        recorder = AppliedRecorder(run, intended_at)
+        written = _write_records(run, intents, fixes, prepared.plan.digest)
+        recorder = AppliedRecorder(run, written)
+        assert run.lock is not None
+        guard = run.lock.verify
     try:
         with ui.status("applying"):
-            done = topics.apply(prepared.plan, prepared.admin, on_applied=recorder)
+            done = topics.apply(prepared.plan, prepared.admin, on_applied=recorder, before_request=guard)
     except topics.PartialApply as e:
         # Topics Kafka did delete must lose their records even so: a record is what lets --prune delete
         # a topic, and a later topic of the same name would not be platformctl's.
@@ -335,9 +371,21 @@ def apply(prepared: Prepared) -> Outcome:
             with contextlib.suppress(PlatformError):  # the Kafka error is the one to report
                 recorder.finish(e.done.pruned)
         raise
+    except PlatformError as e:
+        if recorder is not None and recorder.pending and not _is_lock_lost(e):
+            # Kafka stopped answering part-way: what it had accepted is still recorded (best effort).
+            with contextlib.suppress(PlatformError):
+                recorder.finish([])
+        raise
     if recorder is not None:
         recorder.finish(done.pruned)
     return Outcome(done, fixes)
+
+
+def _is_lock_lost(e: PlatformError) -> bool:
+    from platformctl.etcd import LockLostError
+
+    return isinstance(e, LockLostError)
 
 
 def _locked(prepared: Prepared) -> EtcdRun:
@@ -348,9 +396,17 @@ def _locked(prepared: Prepared) -> EtcdRun:
     return run
 
 
-def _write_records(run: EtcdRun, intents: list[EffectiveTopic], fixes: RecordFixes, digest: str) -> dict[str, str]:
-    """Write the intents and the fixes, compare-and-swap on the records as read under the lock; returns
-    each intent's time. Raises before Kafka is contacted if etcd cannot take them."""
+@dataclass(frozen=True)
+class Written:
+    """What the intent step wrote: each intent's time and the revision its record is at now."""
+
+    intended_at: dict[str, str] = field(default_factory=dict)
+    revision: dict[str, int] = field(default_factory=dict)
+
+
+def _write_records(run: EtcdRun, intents: list[EffectiveTopic], fixes: RecordFixes, digest: str) -> Written:
+    """Write the intents and the fixes, compare-and-swap on the records as read under the lock and fenced
+    on the lock's lease, within one deadline. Raises before Kafka is contacted if etcd cannot take them."""
     from platformctl import etcd
 
     writes: list[etcd.Write] = []
@@ -367,15 +423,19 @@ def _write_records(run: EtcdRun, intents: list[EffectiveTopic], fixes: RecordFix
         writes.append(etcd.Write(etcd.applied_key(run.env, topic.name), completed, intent.mod_revision))
     for intent in fixes.drop:
         writes.append(etcd.Write(etcd.applied_key(run.env, intent.topic), None, intent.mod_revision))
+    what = "the intent records" if intents else "the applied records"
     try:
-        run.store.write_chunked(writes)
+        with run.store.deadline(RECORD_DEADLINE, f"writing {what}"):
+            revisions = run.store.write_chunked(writes, fence=run.fence)
+    except etcd.LockLostError as e:
+        raise etcd.LockLostError(f"{e.message}; nothing was sent to Kafka", hint=e.hint) from e
     except PlatformError as e:
-        what = "the intent records" if intents else "the applied records"
         raise PlatformError(
             f"could not write {what} to etcd, so nothing was sent to Kafka: {e.message}",
             hint=e.hint,
         ) from e
-    return intended_at
+    prefix = etcd.applied_prefix(run.env)
+    return Written(intended_at, {w.key[len(prefix) :]: r for w, r in zip(writes, revisions, strict=True)})
 
 
 def spec_of(topic: EffectiveTopic) -> dict[str, Any]:
@@ -387,36 +447,65 @@ def spec_of(topic: EffectiveTopic) -> dict[str, Any]:
 
 
 class AppliedRecorder:
-    """`on_applied` for `topics.apply`: marks each topic Kafka accepted as applied in etcd (its intent was
-    written before Kafka was contacted).
+    """`on_applied` for `topics.apply`: collects each topic Kafka accepted, then `finish` marks them applied
+    in etcd (their intents were written before Kafka was contacted) and drops the records of pruned topics.
 
-    A failed record must not hide what Kafka already did, so failures are collected and reported after
-    the apply finished (the Kafka changes are kept, and the records stay intents: a re-run completes them).
+    The marks go in transactions of up to `etcd.MAX_TXN_OPS` operations, each fenced on the lock's lease
+    and compare-and-swap on the intent's revision, all within one deadline. A failed record must not hide
+    what Kafka already did: the first failure stops the recording (etcd is gone or frozen, or the lock was
+    lost) and is reported after the apply; the records not written stay intents, which a re-run completes.
     """
 
-    def __init__(self, run: EtcdRun, intended_at: dict[str, str] | None = None) -> None:
+    def __init__(self, run: EtcdRun, written: Written | None = None) -> None:
         self.run = run
-        self.intended_at = intended_at or {}
-        self.failed: list[str] = []
+        self.written = written or Written()
+        self.pending: list[tuple[EffectiveTopic, str]] = []
 
     def __call__(self, topic: EffectiveTopic, digest: str) -> None:
-        try:
-            self.run.store.record_applied(
-                self.run.env, topic.name, spec_of(topic), digest, intended_at=self.intended_at.get(topic.name, "")
-            )
-        except PlatformError as e:
-            self.failed.append(f"{topic.name} ({e})")
+        self.pending.append((topic, digest))
 
     def finish(self, pruned: list[str]) -> None:
+        from platformctl import etcd
+
+        run = self.run
+        writes: list[tuple[str, etcd.Write]] = []
+        for topic, digest in self.pending:
+            record = run.store.applied_record(
+                topic.name, spec_of(topic), digest, intended_at=self.written.intended_at.get(topic.name, "")
+            )
+            key = etcd.applied_key(run.env, topic.name)
+            writes.append((topic.name, etcd.Write(key, record, self._revision(topic.name))))
         for name in pruned:
-            try:
-                self.run.store.forget_applied(self.run.env, name)
-            except PlatformError as e:
-                self.failed.append(f"{name} ({e})")
-        if self.failed:
+            writes.append((name, etcd.Write(etcd.applied_key(run.env, name), None, self._revision(name))))
+        self.pending = []
+        done = 0
+        try:
+            with run.store.deadline(RECORD_DEADLINE, "marking the topics applied"):
+                for chunk in etcd.chunks([w for _, w in writes], run.fence):
+                    run.store.write(chunk, fence=run.fence)
+                    done += len(chunk)
+        except etcd.LockLostError as e:
+            raise etcd.LockLostError(
+                f"applied to Kafka, but {e.message[:1].lower()}{e.message[1:]}: the records of "
+                f"{_names([n for n, _ in writes[done:]])} were not updated",
+                hint=e.hint,
+            ) from e
+        except PlatformError as e:
+            names = [n for n, _ in writes[done:]]
+            more = f" and {len(names) - 1} more" if len(names) > 1 else ""
             raise PlatformError(
-                f"applied to Kafka, but could not update the applied records in etcd for {self.failed[0]}"
-                + (f" and {len(self.failed) - 1} more" if len(self.failed) > 1 else ""),
+                f"applied to Kafka, but could not update the applied records in etcd for {names[0]} ({e}){more}",
                 hint="the Kafka changes are kept, their records left as intents: once etcd is back, "
                 "`topics apply` completes them",
-            )
+            ) from e
+
+    def _revision(self, name: str) -> int:
+        """The revision this run left the record at (its intent), else the one read under the lock."""
+        if name in self.written.revision:
+            return self.written.revision[name]
+        record = self.run.records.get(name)
+        return record.mod_revision if record is not None else 0
+
+
+def _names(names: list[str]) -> str:
+    return names[0] + (f" and {len(names) - 1} more" if len(names) > 1 else "") if names else "no topic"

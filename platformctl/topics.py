@@ -17,11 +17,12 @@ Public API (used by the CLI and by the environment-overrides code):
         `Admin.describe(names)`). `layers` maps topic name -> layers applied after the file (etcd
         topic-defaults, etcd per-topic, then `--set` as a final `cli` layer). Raises InputError(s) for
         bad layer values or incoherent effective specs, WrongTargetError for the wrong cluster.
-    apply(plan, admin, *, on_applied=None) -> Applied
-        Execute a plan that is not blocked: one CreateTopics, one CreatePartitions, one
-        IncrementalAlterConfigs, one DeleteTopics (prune), then poll metadata. `on_applied(topic, digest)`
-        is called for each topic created or changed, with the plan's digest. Raises PlatformError (exit 1)
-        listing the topics Kafka refused, after finishing the others; a re-run converges.
+    apply(plan, admin, *, on_applied=None, before_request=None) -> Applied
+        Execute a plan that is not blocked: CreateTopics (in chunks for large sets), one CreatePartitions,
+        one IncrementalAlterConfigs, one DeleteTopics (prune), then poll metadata. `on_applied(topic,
+        digest)` is called for each topic created or changed, with the plan's digest; `before_request()`
+        before each mutating request (it raises to stop the run). Raises PlatformError (exit 1) listing the
+        topics Kafka refused, after finishing the others; a re-run converges.
 
 Prune deletes only topics that are on the cluster, named in `managed` (the names platformctl records as
 its own, e.g. from etcd), and absent from the files; never anything else.
@@ -171,8 +172,9 @@ def plan(
             errors.append(layer_error(value.source, f"{top.name}.{key}", message))
     InputErrors.raise_if_any(errors)
 
+    collisions = _collision_index(cluster.names) if any(t.name not in cluster.topics for t in tops) else {}
     topic_plans = [
-        _plan_topic(top, cluster, destructive=destructive, allow_repartition=allow_repartition)
+        _plan_topic(top, cluster, collisions, destructive=destructive, allow_repartition=allow_repartition)
         for top in tops
     ]
     if prune:
@@ -196,12 +198,26 @@ def _check_cluster_id(
             )
 
 
+def _collision_index(names: Collection[str]) -> dict[str, list[str]]:
+    """The cluster's topic names by `collision_key`, built once per plan so that checking each new topic
+    is one lookup (a scan of every cluster name per new topic made planning quadratic)."""
+    index: dict[str, list[str]] = {}
+    for name in sorted(names):
+        index.setdefault(topicspec.collision_key(name), []).append(name)
+    return index
+
+
 def _plan_topic(
-    top: EffectiveTopic, cluster: ClusterState, *, destructive: bool, allow_repartition: bool
+    top: EffectiveTopic,
+    cluster: ClusterState,
+    collisions: Mapping[str, list[str]],
+    *,
+    destructive: bool,
+    allow_repartition: bool,
 ) -> TopicPlan:
     current = cluster.topics.get(top.name)
     if current is None:
-        return _plan_create(top, cluster)
+        return _plan_create(top, cluster, collisions)
     changes: list[Change] = []
     blocked = False
     rf, parts = top.values["replication-factor"], top.values["partitions"]
@@ -287,17 +303,11 @@ def _plan_topic(
     return TopicPlan(top.name, action, tuple(changes), top)
 
 
-def _plan_create(top: EffectiveTopic, cluster: ClusterState) -> TopicPlan:
+def _plan_create(top: EffectiveTopic, cluster: ClusterState, collisions: Mapping[str, list[str]]) -> TopicPlan:
     changes = [Change(key, "create", None, value) for key, value in _ordered(top.values)]
     reasons: list[Change] = []
-    clash = next(
-        (
-            n
-            for n in sorted(cluster.names)
-            if n != top.name and topicspec.collision_key(n) == topicspec.collision_key(top.name)
-        ),
-        None,
-    )
+    same = collisions.get(topicspec.collision_key(top.name), ())
+    clash = next((n for n in same if n != top.name), None)
     if clash is not None:
         reasons.append(
             Change(
@@ -371,9 +381,14 @@ def apply(
     admin: Admin,
     *,
     on_applied: Callable[[EffectiveTopic, str], None] | None = None,
+    before_request: Callable[[], None] | None = None,
 ) -> Applied:
     """Execute `plan` with one batched call per kind of change; see the module docstring."""
     from platformctl.kafka import ConfigChange, NewTopicRequest
+
+    def ready() -> None:
+        if before_request is not None:
+            before_request()
 
     if plan.blocked:
         raise InputError(
@@ -389,7 +404,8 @@ def apply(
                 NewTopicRequest(t.name, t.topic.partitions, t.topic.replication_factor, t.topic.config)
                 for t in creates
                 if t.topic is not None
-            ]
+            ],
+            before_request=before_request,
         )
         done.created = [t.name for t in creates if t.name not in failures]
     changing = [t for t in plan.topics if t.action == "change"]
@@ -400,6 +416,7 @@ def apply(
         if c.action == "add-partitions" and c.desired is not None
     }
     if totals:
+        ready()
         failures |= admin.create_partitions(totals)
         done.partitions = {n: p for n, p in totals.items() if n not in failures}
     config_changes: dict[str, list[ConfigChange]] = {}
@@ -412,6 +429,7 @@ def apply(
             elif c.action == "delete":
                 config_changes.setdefault(t.name, []).append(ConfigChange(c.key, None))
     if config_changes:
+        ready()
         failures |= admin.alter_configs(config_changes)
         done.configured = {
             name: [f"set {c.key}={c.value}" if c.value is not None else f"delete {c.key}" for c in changes]
@@ -420,6 +438,7 @@ def apply(
         }
     prunes = [t.name for t in plan.topics if t.action == "prune"]
     if prunes:
+        ready()
         failures |= admin.delete_topics(prunes)
         done.pruned = [n for n in prunes if n not in failures]
     expect = {t.name: t.topic.partitions for t in creates if t.topic is not None and t.name in done.created}

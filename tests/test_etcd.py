@@ -4,6 +4,7 @@ applied records, and one clear error when etcd is gone."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -73,14 +74,15 @@ def test_create_is_put_if_absent(store: etcd.EtcdStore, etcd_env: str) -> None:
 
 
 def test_applied_records(store: etcd.EtcdStore, etcd_env: str) -> None:
-    store.record_applied(etcd_env, "orders", {"partitions": 3}, "sha256:abc")
-    store.record_applied(etcd_env, "clicks", {"partitions": 1}, "sha256:def")
+    for topic, spec, digest in (("orders", {"partitions": 3}, "sha256:abc"), ("clicks", {"partitions": 1}, "sha256:def")):
+        store.put(etcd.applied_key(etcd_env, topic), store.applied_record(topic, spec, digest), expect_revision=0)
     records = store.applied(etcd_env)
     assert sorted(records) == ["clicks", "orders"]
     assert records["orders"].spec == {"partitions": 3}
     assert records["orders"].plan_digest == "sha256:abc"
     assert records["orders"].by == etcd.holder_identity()
-    store.forget_applied(etcd_env, "orders")
+    orders = store.applied(etcd_env)["orders"]
+    store.delete(etcd.applied_key(etcd_env, "orders"), expect_revision=orders.mod_revision)
     assert sorted(store.applied(etcd_env)) == ["clicks"]
 
 
@@ -118,9 +120,9 @@ def test_lock_expires_when_its_process_is_killed(etcd_endpoint: str, etcd_env: s
     script = textwrap.dedent(
         f"""
         import sys, time
-        from platformctl import etcd
+        from platformctl import etcd, etcdlock
         store = etcd.EtcdStore({etcd_endpoint!r})
-        held = store._acquire({etcd_env!r}, ttl=2, purpose="topics apply")
+        held = etcdlock.acquire(store, {etcd_env!r}, ttl=3, purpose="topics apply")
         print("locked", flush=True)
         time.sleep(600)
         """
@@ -133,10 +135,19 @@ def test_lock_expires_when_its_process_is_killed(etcd_endpoint: str, etcd_env: s
         with pytest.raises(etcd.LockHeldError) as caught, store.lock(etcd_env):
             pass
         assert f"pid {child.pid}" in str(caught.value)
+        assert "no longer running" not in str(caught.value)  # it is running
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
-    # The lease (TTL 2 s) is no longer kept alive: etcd deletes the key once it runs out.
+    # Killed on this machine: the next one to try is told the holder is gone, and how long the lock lasts.
+    with pytest.raises(etcd.LockHeldError) as gone, store.lock(etcd_env):
+        pass
+    message = str(gone.value)
+    assert message.startswith(f"environment {etcd_env!r} is locked by {etcd.holder_identity().rsplit(' ', 1)[0]}")
+    match = re.search(rf": that process \(pid {child.pid} on this machine\) is no longer running; the lock expires in (\d) s$", message)
+    assert match is not None, message
+    assert 0 < int(match.group(1)) <= 3
+    # The lease (TTL 3 s) is no longer kept alive: etcd deletes the key once it runs out.
     deadline = time.monotonic() + 60
     while True:
         try:

@@ -86,13 +86,15 @@ def errors(result: Result) -> list[str]:
 
 @pytest.fixture
 def txns(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """The keys of every etcd transaction `EtcdStore.write` sends, in order."""
+    """The keys of every etcd transaction `EtcdStore.write` sends, in order; a key written without the
+    lock's fence (none of platformctl's records may be) is marked `unfenced:`."""
     sent: list[list[str]] = []
     write = etcd.EtcdStore.write
 
-    def recording(self: etcd.EtcdStore, writes: Any) -> int:
-        sent.append([w.key for w in writes])
-        return write(self, writes)
+    def recording(self: etcd.EtcdStore, writes: Any, *, fence: etcd.Fence | None = None) -> int:
+        fenced = fence is not None and fence.key == etcd.lock_key(fence.env)
+        sent.append([w.key if fenced else f"unfenced:{w.key}" for w in writes])
+        return write(self, writes, fence=fence)
 
     monkeypatch.setattr(etcd.EtcdStore, "write", recording)
     return sent
@@ -104,8 +106,15 @@ def _leave_intents(env: Env, path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     def etcd_fails(*args: Any, **kwargs: Any) -> None:
         raise PlatformError(f"etcd at {env.endpoint} failed: injected")
 
+    write = etcd.EtcdStore.write
+
+    def marks_fail(self: etcd.EtcdStore, writes: Any, **kwargs: Any) -> int:
+        if all(w.value is not None and w.value.get("state") == etcd.APPLIED for w in writes):
+            etcd_fails()
+        return write(self, writes, **kwargs)
+
     with monkeypatch.context() as patch:
-        patch.setattr(etcd.EtcdStore, "record_applied", etcd_fails)
+        patch.setattr(etcd.EtcdStore, "write", marks_fail)
         result = env.apply(path)
     assert result.exit_code == 1
     [line] = errors(result)
@@ -128,8 +137,9 @@ def test_intents_are_in_etcd_before_kafka_is_asked_then_marked_applied(
     assert {n: r.state for n, r in at_create.items()} == dict.fromkeys(names, etcd.INTENT)
     assert at_create[names[0]].spec == {"partitions": 1, "replication-factor": 1, "config": {"retention.ms": "60000"}}
     assert {r.plan_digest for r in at_create.values()} == {digest}
-    # All the intents in one transaction, compare-and-swap as absent.
-    assert txns == [[etcd.applied_key(env.env, n) for n in names]]
+    # All the intents in one transaction, compare-and-swap as absent; then the applied marks in another.
+    keys = [etcd.applied_key(env.env, n) for n in names]
+    assert txns == [keys, keys]
 
     records = env.store.applied(env.env)
     assert {n: r.state for n, r in records.items()} == dict.fromkeys(names, etcd.APPLIED)
@@ -145,7 +155,7 @@ def test_intents_are_in_etcd_before_kafka_is_asked_then_marked_applied(
     kafka_calls.after["incremental_alter_configs"] = lambda futures: seen.append(env.store.applied(env.env))
     changed = env.apply(env.file("a", retention=120000))
     assert changed.exit_code == 0, changed.stderr
-    assert txns == [[etcd.applied_key(env.env, names[0])]]
+    assert txns == [[etcd.applied_key(env.env, names[0])]] * 2
     [at_alter] = seen
     assert at_alter[names[0]].state == etcd.INTENT
     assert at_alter[names[0]].spec["config"] == {"retention.ms": "120000"}
@@ -153,15 +163,17 @@ def test_intents_are_in_etcd_before_kafka_is_asked_then_marked_applied(
     assert env.store.applied(env.env)[names[0]].spec["config"] == {"retention.ms": "120000"}
 
 
-def test_intents_beyond_etcd_max_txn_ops_go_in_chunks(
+def test_intents_and_applied_marks_beyond_etcd_max_txn_ops_go_in_chunks(
     env: Env, txns: list[list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(etcd, "MAX_TXN_OPS", 2)
+    # Three operations per transaction: the fence's comparison and two records. (Before, the applied
+    # marks went one PUT per topic: 10,000 topics, 10,000 requests.)
+    monkeypatch.setattr(etcd, "MAX_TXN_OPS", 3)
     names = [env.name(s) for s in ("a", "b", "c")]
     result = env.apply(env.file("a", "b", "c"))
     assert result.exit_code == 0, result.stderr
     keys = [etcd.applied_key(env.env, n) for n in names]
-    assert txns == [keys[:2], keys[2:]]
+    assert txns == [keys[:2], keys[2:], keys[:2], keys[2:]]
     assert env.states() == dict.fromkeys(names, etcd.APPLIED)
 
 
@@ -176,7 +188,7 @@ def test_etcd_gone_before_the_intents_are_written_nothing_reaches_kafka(
     )
     write_chunked = etcd.EtcdStore.write_chunked
 
-    def etcd_goes_away(self: etcd.EtcdStore, writes: Any) -> int:
+    def etcd_goes_away(self: etcd.EtcdStore, writes: Any, **kwargs: Any) -> list[int]:
         if how == "stopped":
             etcd_server.stop()
         else:
@@ -184,7 +196,7 @@ def test_etcd_gone_before_the_intents_are_written_nothing_reaches_kafka(
             etcd_server.process.kill()
             etcd_server.process.wait()
             etcd_server.process = None
-        return write_chunked(self, writes)
+        return write_chunked(self, writes, **kwargs)
 
     path = env.file("a", "b")
     try:
@@ -282,8 +294,9 @@ def test_an_intent_whose_topic_was_never_created_is_replaced_or_removed(
     assert env.states() == {env.name("again"): etcd.APPLIED}
     assert env.on_kafka() == frozenset({env.name("again")})
     # Before Kafka, in one transaction: the new intent (compare-and-swap on the orphan's revision) and the
-    # removal.
-    assert txns == [[etcd.applied_key(env.env, env.name("again")), etcd.applied_key(env.env, env.name("gone"))]]
+    # removal; after it, the applied mark.
+    again = etcd.applied_key(env.env, env.name("again"))
+    assert txns == [[again, etcd.applied_key(env.env, env.name("gone"))], [again]]
 
     # With nothing to change on Kafka, an orphan is still removed (under the lock), and said so.
     env.intent("later")

@@ -219,7 +219,9 @@ def topics_apply(
         if not typer.confirm(question, default=False, err=True):
             ui.info("nothing applied")
             raise typer.Exit(int(ExitCode.FAULT))
-    prepared = _relock(ctx, prepared)
+    # A plan a person looked at before confirming is made again under the lock (time passed); with --yes
+    # the plan stands unless etcd shows that another apply ran meanwhile.
+    prepared = _relock(ctx, prepared, replan=not yes)
     outcome = topicrun.apply(prepared)
     if output == OutputFormat.json:
         ui.data_json(
@@ -229,15 +231,15 @@ def topics_apply(
         ui.data("\n".join([*outcome.records.lines(), topicview.format_applied(outcome.done)]))
 
 
-def _relock(ctx: typer.Context, prepared: Prepared) -> Prepared:
-    """Nothing was written to etcd so far; the lock is taken now, and the plan made again under it. The
-    run goes on only if the plan is still the one shown."""
+def _relock(ctx: typer.Context, prepared: Prepared, *, replan: bool = False) -> Prepared:
+    """Nothing was written to etcd so far; the lock is taken now (`topicrun.relock` says when the plan is
+    made again under it). The run goes on only if the plan is still the one shown."""
     from platformctl import topicrun
 
     if prepared.etcd is None:
         return prepared
     shown = prepared.plan.digest
-    prepared = topicrun.relock(ctx.with_resource(contextlib.ExitStack()), prepared)
+    prepared = topicrun.relock(ctx.with_resource(contextlib.ExitStack()), prepared, replan=replan)
     if prepared.plan.digest != shown:
         raise PlatformError(
             "the plan changed since it was shown (the environment's overrides or the topics changed "
