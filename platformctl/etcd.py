@@ -229,23 +229,23 @@ class EtcdStore:
 
     # -- transport
 
-    def _fail(self, e: Exception) -> NoReturn:
+    def _fail(self, e: Exception, wait: float) -> NoReturn:
         if isinstance(e, etcd_exceptions.ConnectionTimeoutError):
-            reason = "timed out"
-            if self._deadline is not None and time.monotonic() >= self._deadline[0] - 0.01:
+            if self._deadline is not None and time.monotonic() >= self._deadline[0] - 0.05:
                 _, seconds, what = self._deadline
                 raise DeadlineError(
                     f"etcd at {self.endpoint} did not answer within {seconds:g} s ({what})",
                     hint="check that etcd is running and reachable (a frozen or overloaded etcd looks like "
                     "this), then run the command again",
                 ) from e
+            problem = f"did not answer within {wait:g} s"
         elif isinstance(e, etcd_exceptions.ConnectionFailedError):
-            reason = "unreachable"
+            problem = "is unreachable"
         else:
             detail = getattr(e, "detail_text", None) or str(e) or type(e).__name__
             raise PlatformError(f"etcd at {self.endpoint} failed: {detail}") from e
         raise PlatformError(
-            f"etcd at {self.endpoint} is {reason}",
+            f"etcd at {self.endpoint} {problem}",
             hint="start the platform (`platformctl up`) or a port-forward to its etcd, check "
             "--etcd-endpoint, or pass --no-overrides to use the files' values on purpose",
         ) from e
@@ -266,7 +266,7 @@ class EtcdStore:
         try:
             return self._client.post(self._client.get_url(path), data=json.dumps(payload))
         except etcd_exceptions.Etcd3Exception as e:
-            self._fail(e)
+            self._fail(e, wait)
 
     @contextlib.contextmanager
     def deadline(self, seconds: float, what: str) -> Iterator[None]:
@@ -452,11 +452,12 @@ class EtcdStore:
     # -- leases (the environment lock is built on them: etcdlock.py)
 
     @contextlib.contextmanager
-    def lock(self, env: str, *, ttl: int = DEFAULT_LOCK_TTL, purpose: str = "topics apply") -> Iterator[EnvLock]:
-        """Hold the environment's apply lock for the duration of the block (see etcdlock.py)."""
+    def lock(self, env: str, *, ttl: int | None = None, purpose: str = "topics apply") -> Iterator[EnvLock]:
+        """Hold the environment's apply lock for the duration of the block (see etcdlock.py); the lease's
+        TTL is `DEFAULT_LOCK_TTL` unless given."""
         from platformctl import etcdlock
 
-        with etcdlock.hold(self, env, ttl=ttl, purpose=purpose) as held:
+        with etcdlock.hold(self, env, ttl=ttl or DEFAULT_LOCK_TTL, purpose=purpose) as held:
             yield held
 
     def grant(self, ttl: int) -> int:

@@ -1,0 +1,188 @@
+"""What keeps `topics plan/apply` linear in the number of topics, and its requests within what the
+systems accept (real etcd and Kafka broker; the planning counts are pure code).
+
+Costs are checked by counting the work (calls, requests), never by timing: bench/topics_scale.py
+measures the times.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from platformctl import etcd, kafka, topics, topicspec
+from platformctl.kafka import ClusterState, NewTopicRequest, TopicState
+from platformctl.topicspec import Source, TopicSpec
+from tests.conftest import RunCli
+from tests.plugins.tansu import KafkaCalls, Tansu
+
+
+def spec(name: str) -> TopicSpec:
+    source = Source("file", "t.yaml:1")
+    return TopicSpec(
+        name=name,
+        partitions=1,
+        replication_factor=1,
+        config={},
+        sources={"partitions": source, "replication-factor": source},
+        path="t.yaml",
+        line=1,
+    )
+
+
+def test_planning_new_topics_looks_each_name_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 200 new topics against 300 on the cluster: the collision check used to compare every new name with
+    # every cluster name (2 x 200 x 300 collision keys); now each name is keyed once.
+    existing = [f"old.{i}" for i in range(300)]
+    cluster = ClusterState("c", 1, {}, frozenset(existing))
+    calls: list[str] = []
+    key = topicspec.collision_key
+
+    def counting(name: str) -> str:
+        calls.append(name)
+        return key(name)
+
+    monkeypatch.setattr(topicspec, "collision_key", counting)
+    plan = topics.plan([spec(f"new-{i}") for i in range(199)] + [spec("old_7")], cluster)
+    assert len(calls) == 300 + 200
+    assert plan.counts()["create"] == 199
+    [clash] = plan.blocked  # and a collision is still found
+    assert clash.name == "old_7" and "collides with existing topic 'old.7'" in (clash.changes[0].reason or "")
+
+
+def test_existing_topics_need_no_collision_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = ClusterState("c", 1, {"a": TopicState("a", 1, 1, {})}, frozenset({"a", *[f"x{i}" for i in range(50)]}))
+    monkeypatch.setattr(topicspec, "collision_key", lambda name: pytest.fail("keyed a name"))
+    assert topics.plan([spec("a")], cluster).counts()["unchanged"] == 1
+
+
+def test_create_chunks_stay_within_the_controllers_record_limit() -> None:
+    # A KRaft controller refuses a CreateTopics that would write more than 10,000 metadata records
+    # (a topic, each partition, each config).
+    many = [NewTopicRequest(f"t{i}", 3, 1, {"retention.ms": "1"}) for i in range(2600)]
+    chunks = list(kafka.create_chunks(many))
+    assert [t.name for c in chunks for t in c] == [t.name for t in many]  # all, once, in order
+    assert all(sum(1 + t.partitions + len(t.config) for t in c) <= kafka.CHUNK_RECORDS for c in chunks)
+    assert [len(c) for c in chunks] == [1000, 1000, 600]
+    wide = [NewTopicRequest("w", 9000, 1, {}), NewTopicRequest("x", 1, 1, {})]
+    assert [[t.name for t in c] for c in kafka.create_chunks(wide)] == [["w"], ["x"]]
+
+
+def test_a_large_create_goes_in_chunks_with_progress_on_stderr(
+    run_cli: RunCli, tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kafka, "CHUNK_TOPICS", 2)
+    names = [f"chunked-{i}" for i in range(5)]
+    path = tmp_path / "t.yaml"
+    path.write_text("topics:\n" + "".join(f"  - {{name: {n}, partitions: 1, replication-factor: 1}}\n" for n in names))
+    result = run_cli("topics", "apply", str(path), "--yes", "--no-overrides", "--bootstrap-server", tansu.bootstrap)
+    assert result.exit_code == 0, result.stderr
+    assert kafka_calls.calls == ["create_topics"] * 3
+    progress = [line for line in result.stderr.splitlines() if line.startswith("creating topics:")]
+    assert progress == ["creating topics: 2 of 5 sent", "creating topics: 4 of 5 sent", "creating topics: 5 of 5 sent"]
+    assert result.stdout.count("created chunked-") == 5
+
+
+@pytest.mark.parametrize("timeout", [301, 600])
+def test_a_request_timeout_above_librdkafkas_cap_is_bad_input(run_cli: RunCli, tmp_path: Path, timeout: int) -> None:
+    # librdkafka refuses socket.timeout.ms above 300,000: the settings used to accept up to 600 s and the
+    # command then crashed creating the client ("internal error: KafkaException").
+    settings = tmp_path / "platformctl.yaml"
+    settings.write_text(f"kafka:\n  request-timeout: {timeout}\n")
+    path = tmp_path / "t.yaml"
+    path.write_text("topic: {name: t, partitions: 1, replication-factor: 1}\n")
+    result = run_cli("--config", str(settings), "topics", "plan", str(path), "--no-overrides",
+                     "--bootstrap-server", "127.0.0.1:9")  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        f"error: {settings}:2: kafka.request-timeout: Input should be less than or equal to 300"
+    )
+
+
+def test_the_largest_request_timeout_is_one_librdkafka_accepts(run_cli: RunCli, tansu: Tansu, tmp_path: Path) -> None:
+    settings = tmp_path / "platformctl.yaml"
+    settings.write_text("kafka:\n  request-timeout: 300\n")
+    path = tmp_path / "t.yaml"
+    path.write_text("topic: {name: slow-timeout, partitions: 1, replication-factor: 1}\n")
+    result = run_cli("--config", str(settings), "topics", "plan", str(path), "--no-overrides",
+                     "--bootstrap-server", tansu.bootstrap)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "slow-timeout: create" in result.stdout
+
+
+def test_no_overrides_never_imports_the_etcd_client(tansu: Tansu, tmp_path: Path) -> None:
+    # etcd3gw and requests cost ~120 ms of a small plan; a run that does not read etcd must not load them.
+    path = tmp_path / "t.yaml"
+    path.write_text("topic: {name: no-etcd, partitions: 1, replication-factor: 1}\n")
+    probe = (
+        "import sys\n"
+        f"sys.argv = ['platformctl', 'topics', 'plan', {str(path)!r}, '--no-overrides', "
+        f"'--bootstrap-server', {tansu.bootstrap!r}]\n"
+        "from platformctl.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
+        "print('\\n' + __import__('json').dumps([code, sorted(m for m in ('etcd3gw', 'requests', 'platformctl.etcd') "
+        "if m in sys.modules)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, cwd=tmp_path)
+    code, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert code in (0, None), done.stderr
+    assert loaded == []
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How many times each run planned, and read the topics from Kafka."""
+    counts = {"plan": 0, "describe": 0}
+    plan, describe = topics.plan, kafka.Admin.describe
+
+    def counting_plan(*args: Any, **kwargs: Any) -> Any:
+        counts["plan"] += 1
+        return plan(*args, **kwargs)
+
+    def counting_describe(self: kafka.Admin, *args: Any, **kwargs: Any) -> Any:
+        counts["describe"] += 1
+        return describe(self, *args, **kwargs)
+
+    monkeypatch.setattr(topics, "plan", counting_plan)
+    monkeypatch.setattr(kafka.Admin, "describe", counting_describe)
+    return counts
+
+
+def test_apply_plans_once_unless_etcd_moved_or_a_person_confirmed(
+    run_cli: RunCli, tansu: Tansu, etcd_endpoint: str, etcd_env: str, tmp_path: Path, counted: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    def apply(name: str, *extra: str) -> None:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"topic: {{name: {etcd_env}-{name}, partitions: 1, replication-factor: 1}}\n")
+        counted.update(plan=0, describe=0)
+        result = run_cli("--env", etcd_env, "topics", "apply", str(path), "--bootstrap-server", tansu.bootstrap,
+                         "--etcd-endpoint", etcd_endpoint, *extra)  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+
+    apply("once", "--yes")
+    assert counted == {"plan": 1, "describe": 1}  # the plan made before the lock stands: etcd did not move
+
+    # etcd moved between the plan and the lock (another run recorded a topic): plan again under the lock.
+    store = etcd.EtcdStore(etcd_endpoint)
+    lock = etcd.EtcdStore.lock
+
+    def someone_wrote_first(self: etcd.EtcdStore, env: str, **kwargs: Any) -> Any:
+        store.put(etcd.applied_key(env, f"{env}-other"), {"topic": "other"}, expect_revision=0)
+        return lock(self, env, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(etcd.EtcdStore, "lock", someone_wrote_first)
+        apply("moved", "--yes")
+    assert counted == {"plan": 2, "describe": 2}
+
+    # A person confirmed a plan shown on a terminal: time passed, so it is made again under the lock.
+    monkeypatch.setattr("platformctl.commands.base.interactive", lambda: True)
+    monkeypatch.setattr("typer.confirm", lambda *args, **kwargs: True)
+    apply("asked")
+    assert counted == {"plan": 2, "describe": 2}
