@@ -74,7 +74,8 @@ def test_create_is_put_if_absent(store: etcd.EtcdStore, etcd_env: str) -> None:
 
 
 def test_applied_records(store: etcd.EtcdStore, etcd_env: str) -> None:
-    for topic, spec, digest in (("orders", {"partitions": 3}, "sha256:abc"), ("clicks", {"partitions": 1}, "sha256:def")):
+    records_in = (("orders", {"partitions": 3}, "sha256:abc"), ("clicks", {"partitions": 1}, "sha256:def"))
+    for topic, spec, digest in records_in:
         store.put(etcd.applied_key(etcd_env, topic), store.applied_record(topic, spec, digest), expect_revision=0)
     records = store.applied(etcd_env)
     assert sorted(records) == ["clicks", "orders"]
@@ -144,7 +145,8 @@ def test_lock_expires_when_its_process_is_killed(etcd_endpoint: str, etcd_env: s
         pass
     message = str(gone.value)
     assert message.startswith(f"environment {etcd_env!r} is locked by {etcd.holder_identity().rsplit(' ', 1)[0]}")
-    match = re.search(rf": that process \(pid {child.pid} on this machine\) is no longer running; the lock expires in (\d) s$", message)
+    gone_text = rf": that process \(pid {child.pid} on this machine\) is no longer running; the lock expires in (\d) s$"
+    match = re.search(gone_text, message)
     assert match is not None, message
     assert 0 < int(match.group(1)) <= 3
     # The lease (TTL 3 s) is no longer kept alive: etcd deletes the key once it runs out.
