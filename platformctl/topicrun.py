@@ -293,15 +293,26 @@ def _plan(
     return result, cluster.names
 
 
-def raise_if_blocked(result: Plan) -> None:
+def raise_if_blocked(result: Plan, *, applying: bool = True) -> None:
     """Exit 2 naming the first impossible change (the plan, already printed, lists them all)."""
     if result.blocked:
         reasons = [f"{t.name}: {c.key}: {c.reason}" for t in result.blocked for c in t.changes if c.reason]
         raise InputError(
-            f"impossible change(s), nothing applied: {reasons[0]}"
+            f"impossible change(s){', nothing applied' if applying else ''}: {reasons[0]}"
             + (f" (and {len(reasons) - 1} more, see the plan)" if len(reasons) > 1 else ""),
             hint="change the files or overrides as the plan says, then run again",
         )
+
+
+def left_the_files(prepared: Prepared) -> list[str]:
+    """Topics platformctl recorded as applied (or about to be) that are still on Kafka but no longer in the
+    files, and that this plan does not delete (no --prune): what `--prune` would delete."""
+    run = prepared.etcd
+    if run is None:
+        return []
+    declared = {s.name for s in prepared.specs}
+    pruned = {t.name for t in prepared.plan.topics if t.action == "prune"}
+    return sorted(set(run.records) & prepared.cluster_names - declared - pruned)
 
 
 def record_fixes(prepared: Prepared) -> RecordFixes:

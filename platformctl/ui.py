@@ -63,6 +63,16 @@ def data(text: str) -> None:
     sys.stdout.flush()
 
 
+def colour_stdout() -> bool:
+    """Whether data on stdout may carry colour: a terminal, and the user did not ask for none
+    (https://no-color.org; TERM=dumb)."""
+    import os
+
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return sys.stdout.isatty()
+
+
 def data_json(value: Any) -> None:
     data(json.dumps(value, indent=2, sort_keys=True, default=str))
 

@@ -86,13 +86,14 @@ def test_twitter_topic_applied_to_dev_after_seeding(
 
     plan = topics_cli("plan", str(TWITTER))
     assert plan.exit_code == 0, plan.stderr
-    rows = [line.split(None, 4) for line in plan.stdout.splitlines() if line.startswith("  ")]
-    by_key = {row[0]: row for row in rows[1:]}
+    # "    + KEY  VALUE  SOURCE": every key of a topic to create
+    rows = [line.split(None, 3) for line in plan.stdout.splitlines() if line.startswith("    + ")]
+    by_key = {row[1]: row for row in rows}
     from_etcd = {key for key, row in by_key.items() if "etcd " in row[-1]}
     assert from_etcd == {"replication-factor", "min.insync.replicas"}
-    assert by_key["replication-factor"][3:] == ["1", f"{source} (replaces 3 from {TWITTER}:8)"]
-    assert by_key["min.insync.replicas"][3:] == ["1", f"{source} (replaces 2 from {TWITTER}:14)"]
-    assert by_key["partitions"][3:] == ["9", f"{TWITTER}:7"]
+    assert by_key["replication-factor"][2:] == ["1", f"{source} (replaces 3 from {TWITTER}:8)"]
+    assert by_key["min.insync.replicas"][2:] == ["1", f"{source} (replaces 2 from {TWITTER}:14)"]
+    assert by_key["partitions"][2:] == ["9", f"{TWITTER}:7"]
 
     as_json = _plan_values(topics_cli("plan", str(TWITTER), "--output", "json"))
     etcd_keys = {key for key, value in as_json.items() if value["source"]["kind"] == "etcd"}
@@ -210,7 +211,7 @@ def test_lowering_replication_below_min_insync_is_shown_as_derived(
     overrides.set_values(store, etcd_env, overrides.Target(None), {"replication-factor": 1})
     result = topics_cli("plan", str(conf))
     assert result.exit_code == 0, result.stderr
-    line = next(row for row in result.stdout.splitlines() if row.strip().startswith("min.insync.replicas"))
+    line = next(row for row in result.stdout.splitlines() if row.startswith("    + min.insync.replicas"))
     assert f"derived: lowered to replication-factor 1 set by {etcd.topic_defaults_key(etcd_env)}" in line
 
 

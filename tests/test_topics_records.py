@@ -320,7 +320,7 @@ def test_prune_treats_an_intent_record_as_managed(
     assert env.states() == {keep: etcd.APPLIED, doomed: etcd.INTENT, env.name("orphan"): etcd.INTENT}
 
     plan = env.cli("plan", env.file("keep"), "--prune")
-    assert f"{doomed}: delete (--prune: managed by platformctl, no longer in the files)" in plan.stdout
+    assert f"- {doomed}  delete: platformctl applied it, and it is no longer in the files (--prune)\n" in plan.stdout
     assert foreign not in plan.stdout
 
     kafka_calls.calls.clear()

@@ -73,7 +73,9 @@ class _BoundaryGroup(PlatformGroup):
             e.show()
             sys.exit(e.exit_code)
         except click_errors.UsageError as e:
-            _usage_error(e)
+            # `topics plan --detailed-exitcode` promises 2 for "changes": there, a usage error is 1.
+            given = sys.argv[1:] if args is None else list(args)
+            _usage_error(e, ExitCode.FAULT if "--detailed-exitcode" in given else ExitCode.INPUT)
         except click_errors.ClickException as e:
             ui.error(e.format_message())
             sys.exit(e.exit_code)
@@ -108,10 +110,10 @@ class _BoundaryGroup(PlatformGroup):
             raise Exit(int(ExitCode.FAULT)) from None
 
 
-def _usage_error(e: click_errors.UsageError) -> NoReturn:
+def _usage_error(e: click_errors.UsageError, code: ExitCode) -> NoReturn:
     """One line like every other error, and the usage on the next: `error: ...` / `hint: usage: ...`."""
     ui.error(usage_message(e), usage_hint(e.ctx))
-    sys.exit(int(ExitCode.INPUT))
+    sys.exit(int(code))
 
 
 def usage_message(e: click_errors.UsageError) -> str:

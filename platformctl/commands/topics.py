@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from platformctl import ui
+from platformctl import hints, ui
 from platformctl.commands import base
 from platformctl.commands.base import (
     EtcdEndpointOption,
@@ -79,6 +79,14 @@ PruneOption = Annotated[
         "files (after confirmation).",
     ),
 ]
+ShowUnchangedOption = Annotated[
+    bool,
+    typer.Option(
+        "--show-unchanged",
+        help="Also list the topics and keys that do not change (-v does too); by default the plan shows "
+        "what changes and counts the rest.",
+    ),
+]
 ClusterIdOption = Annotated[
     str | None,
     typer.Option(
@@ -113,6 +121,14 @@ def topics_plan(
     bootstrap_server: BootstrapOption = None,
     sets: SetOption = [],  # noqa: B006 (Typer needs a list default for a repeatable option)
     output: OutputOption = OutputFormat.text,
+    show_unchanged: ShowUnchangedOption = False,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode",
+            help="Exit 0 when nothing would change, 2 when something would, 1 on any error (for CI).",
+        ),
+    ] = False,
     allow_unknown_config: AllowUnknownOption = False,
     destructive: DestructiveOption = False,
     allow_repartition: RepartitionOption = False,
@@ -123,9 +139,11 @@ def topics_plan(
 ) -> None:
     """Show what `apply` would change, per topic and key, with where each value came from. Never writes.
 
-    Exits 2 when a change is impossible (fewer partitions, a replication-factor change, ...).
+    Topics and keys that do not change are counted, not listed (--show-unchanged or -v lists them).
+    Exits 2 when a change is impossible (fewer partitions, a replication-factor change, ...); with
+    --detailed-exitcode, exits 0 when nothing would change, 2 when something would, 1 on any error.
     """
-    from platformctl import topicrun, topicview
+    from platformctl import topicrun
 
     options = topicrun.Options(
         sets=sets,
@@ -136,20 +154,41 @@ def topics_plan(
         cluster_id=cluster_id,
         no_overrides=no_overrides,
     )
-    prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options)
-    result = prepared.plan
+    try:
+        prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options)
+        result = prepared.plan
+        _print_plan(prepared, output, show_unchanged)
+        fixes = topicrun.record_fixes(prepared)
+        if fixes:
+            names = [t.name for t, _ in fixes.complete] + [r.topic for r in fixes.drop]
+            ui.info(
+                f"etcd: {len(names)} record(s) left as intents by an earlier run ({', '.join(names)}); "
+                "`topics apply` completes or removes them"
+            )
+        topicrun.raise_if_blocked(result, applying=False)
+    except PlatformError as e:
+        if detailed_exitcode:
+            e.exit_code = ExitCode.FAULT  # terraform's contract: 2 means "changes", so every error is 1
+        raise
+    if detailed_exitcode and result.mutating:
+        raise typer.Exit(int(ExitCode.INPUT))
+
+
+def _print_plan(prepared: Prepared, output: OutputFormat, show_unchanged: bool) -> None:
+    from platformctl import topicrun, topicview
+
+    left = topicrun.left_the_files(prepared)
     if output == OutputFormat.json:
-        ui.data_json(result.to_json())
-    else:
-        ui.data(topicview.format_plan(result))
-    fixes = topicrun.record_fixes(prepared)
-    if fixes:
-        names = [t.name for t, _ in fixes.complete] + [r.topic for r in fixes.drop]
-        ui.info(
-            f"etcd: {len(names)} record(s) left as intents by an earlier run ({', '.join(names)}); "
-            "`topics apply` completes or removes them"
+        ui.data_json({**prepared.plan.to_json(), "left_the_files": left})
+        return
+    ui.data(
+        topicview.format_plan(
+            prepared.plan,
+            show_unchanged=show_unchanged or ui.verbosity() >= 1,
+            colour=ui.colour_stdout(),
+            left_the_files=left,
         )
-    topicrun.raise_if_blocked(result)
+    )
 
 
 @base.command(topics_app, "apply", short_help="Make Kafka match the files (asks first).")
@@ -166,6 +205,7 @@ def topics_apply(
     cluster_id: ClusterIdOption = None,
     etcd_endpoint: EtcdEndpointOption = None,
     no_overrides: NoOverridesOption = False,
+    show_unchanged: ShowUnchangedOption = False,
     yes: Annotated[bool, base.yes_option("Apply without asking.")] = False,
 ) -> None:
     """Make the cluster match the files: create topics, add partitions, set or remove config keys.
@@ -189,7 +229,7 @@ def topics_apply(
     prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options)
     result = prepared.plan
     if output == OutputFormat.text:
-        ui.data(topicview.format_plan(result))
+        _print_plan(prepared, output, show_unchanged)
     topicrun.raise_if_blocked(result)
     if not result.mutating:
         fixes = topicrun.RecordFixes()
@@ -207,10 +247,18 @@ def topics_apply(
                 ui.data("\n".join(fixes.lines()))
         return
     if not yes:
+        if output == OutputFormat.json:
+            # The plan went nowhere a person reads it (JSON is printed once, with the result): like
+            # terraform's -json, a JSON apply does not ask, it needs --yes.
+            raise InputError(
+                "refusing to change Kafka without confirmation: --output json shows no plan to confirm",
+                field="--yes",
+                hint=f"review `{hints.command('topics plan')}`, then re-run with --yes (or {ENV_YES}=1)",
+            )
         if not base.interactive():
             raise InputError(
                 "refusing to change Kafka without confirmation: stdin is not a terminal",
-                hint=f"review `platformctl topics plan`, then re-run with --yes (or {ENV_YES}=1)",
+                hint=f"review `{hints.command('topics plan')}`, then re-run with --yes (or {ENV_YES}=1)",
             )
         doomed = [t.name for t in result.topics if t.action == "prune"]
         question = "Apply these changes?"
