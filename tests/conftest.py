@@ -21,6 +21,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.fake_docker",
     "tests.plugins.fake_kube",
     "tests.plugins.fake_portforward",
+    "tests.plugins.kafka",
     "tests.plugins.tansu",
     "tests.plugins.etcd",
     "tests.plugins.kube_real",

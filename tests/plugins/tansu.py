@@ -15,10 +15,9 @@ import importlib.resources
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -117,53 +116,5 @@ def own_tansu() -> Iterator[Tansu]:
         yield broker
 
 
-MUTATING = frozenset(
-    {"create_topics", "create_partitions", "incremental_alter_configs", "alter_configs", "delete_topics"}
-)
-
-
-class RecordingAdminClient:
-    """The real AdminClient, recording every mutating call; `after[name](futures)` runs after one."""
-
-    def __init__(self, inner: Any, calls: list[str], after: dict[str, Callable[[Any], None]]) -> None:
-        self._inner = inner
-        self._calls = calls
-        self._after = after
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if name not in MUTATING:
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self._calls.append(name)
-            futures = attr(*args, **kwargs)
-            hook = self._after.get(name)
-            if hook is not None:
-                hook(futures)
-            return futures
-
-        return call
-
-
-@dataclass
-class KafkaCalls:
-    """Mutating admin calls platformctl made in this test, and hooks to run after them."""
-
-    calls: list[str] = field(default_factory=list)
-    after: dict[str, Callable[[Any], None]] = field(default_factory=dict)
-
-
-@pytest.fixture
-def kafka_calls(monkeypatch: pytest.MonkeyPatch) -> KafkaCalls:
-    from confluent_kafka.admin import AdminClient
-
-    import platformctl.kafka
-
-    record = KafkaCalls()
-    monkeypatch.setattr(
-        platformctl.kafka,
-        "AdminClient",
-        lambda config: RecordingAdminClient(AdminClient(config), record.calls, record.after),
-    )
-    return record
+# The AdminClient hooks live with the Apache Kafka plugin; re-exported for the tests still on Tansu.
+from tests.plugins.kafka import KafkaCalls, kafka_calls  # noqa: E402, F401
