@@ -345,6 +345,9 @@ class Admin:
 
 _TRANSPORT_CODES = frozenset(
     {
+        # librdkafka fails a request in flight with _DESTROY_BROKER when the connection to the broker that
+        # had it is torn down (the broker died): the outcome is unknown, as with a transport error.
+        KafkaError._DESTROY_BROKER,
         KafkaError._TRANSPORT,
         KafkaError._TIMED_OUT,
         KafkaError._ALL_BROKERS_DOWN,
