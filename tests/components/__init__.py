@@ -2,13 +2,17 @@
 
 The suite meets the systems users run: Apache Kafka (jars from Maven Central, run with Java 17), etcd 3.6
 and a Kubernetes 1.36 control plane with kwok standing in for the kubelet (all built from the Go module
-proxy). `python -m tests.components.install` fetches or builds them once into a cache outside the
-repository (`$PLATFORMCTL_TEST_CACHE`, default `~/.cache/platformctl-test`) and reuses them when present;
-the pytest plugins find them here and never build anything themselves.
+proxy), and a Schema Registry speaking Confluent's REST API (Apicurio Registry, built with Quarkus from its
+Maven Central artifacts: Confluent's own registry is not on Maven Central).
+`python -m tests.components.install` fetches or builds them once into a cache outside the repository
+(`$PLATFORMCTL_TEST_CACHE`, default `~/.cache/platformctl-test`) and reuses them when present; the pytest
+plugins find them here and never build anything themselves.
 
 Each version lives in exactly one place:
 - Kafka: the tag of the `apache/kafka` image the platform deploys (platformctl/settings.py), so the broker
   the tests run is the broker users run.
+- Schema Registry: `apicurio.version` in tests/components/schema-registry/pom.xml (why that version: its
+  comment).
 - etcd, kube-apiserver/controller-manager/scheduler, kwok: the `require` line of the Go module under
   `tests/components/<name>/` (its go.sum pins every dependency).
 
@@ -120,7 +124,17 @@ def kwok() -> Component:
     return Component("kwok", _go_require(d, "sigs.k8s.io/kwok"), (d / "go.mod", d / "go.sum"), binaries=("kwok",))
 
 
-ALL = {"kafka": kafka, "etcd": etcd, "kube": kube, "kwok": kwok}
+def schema_registry() -> Component:
+    """Apicurio Registry (in-memory storage) with its Confluent-compatible API, runnable with Java 17."""
+    d = HERE / "schema-registry"
+    match = re.search(r"<apicurio.version>([^<]+)</apicurio.version>", (d / "pom.xml").read_text())
+    if match is None:
+        raise RuntimeError(f"{d / 'pom.xml'} does not name apicurio.version")
+    recipe = (d / "pom.xml", d / "src" / "main" / "resources" / "application.properties")
+    return Component("schema-registry", match.group(1), recipe)
+
+
+ALL = {"kafka": kafka, "etcd": etcd, "kube": kube, "kwok": kwok, "schema-registry": schema_registry}
 
 
 def require(name: str) -> Path:

@@ -1,10 +1,12 @@
 """Fetch or build the test suite's real components into the cache, reusing what is already there.
 
-    python -m tests.components.install              # everything (kafka, etcd, kube, kwok)
+    python -m tests.components.install              # everything (kafka, etcd, kube, kwok, schema-registry)
     python -m tests.components.install kafka etcd   # just these
     python -m tests.components.install --print      # where each one is (installed or not), nothing built
 
-Kafka comes from Maven Central (`mvn dependency:copy-dependencies` on tests/components/kafka/pom.xml);
+Kafka comes from Maven Central (`mvn dependency:copy-dependencies` on tests/components/kafka/pom.xml), and
+so does the Schema Registry (`mvn package` on tests/components/schema-registry/pom.xml: a Quarkus build of
+Apicurio Registry's published classes into `apicurio-registry-runner.jar` + `lib/`);
 etcd, the Kubernetes control plane and kwok are `go build`s of the tool modules under
 tests/components/<name>/ through the Go module proxy (Go's own module and build caches make a rebuild
 after a recipe change cheap). Each build goes to a temporary directory that is renamed into place only
@@ -55,6 +57,15 @@ def _build_kafka(component: Component, out: Path) -> None:
     )  # fmt: skip
 
 
+def _build_schema_registry(component: Component, out: Path) -> None:
+    d = HERE / "schema-registry"
+    _run(["mvn", "-q", "-B", "-f", str(d / "pom.xml"), "package", f"-Doutput={out}"], cwd=d)
+    # Keep what runs (the runner jar and its lib/); the build's scratch directories are not needed.
+    for child in out.iterdir():
+        if child.name not in ("apicurio-registry-runner.jar", "lib"):
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
 def _build_go(component: Component, out: Path) -> None:
     flags = kube_ldflags(component.version) if component.name == "kube" else "-s -w"
     (out / "bin").mkdir()
@@ -80,6 +91,8 @@ def install(component: Component) -> Path:
     try:
         if component.name == "kafka":
             _build_kafka(component, staging)
+        elif component.name == "schema-registry":
+            _build_schema_registry(component, staging)
         else:
             _build_go(component, staging)
         (staging / ".complete").write_text(f"{component.name} {component.version}\n")
