@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from platformctl import ui
-from platformctl.config import ENV_BOOTSTRAP_SERVER, ENV_ETCD_ENDPOINT, Override
+from platformctl.config import ENV_BOOTSTRAP_SERVER, ENV_ETCD_ENDPOINT, ENV_SCHEMA_REGISTRY, Override
 from platformctl.errors import InputError, WrongTargetError
 
 if TYPE_CHECKING:
@@ -31,13 +31,18 @@ if TYPE_CHECKING:
 
 KAFKA = "kafka"
 ETCD = "etcd"
+SCHEMA_REGISTRY = "schema-registry"
 
 
 def endpoint_overrides(
-    *, bootstrap_server: str | None = None, etcd_endpoint: str | None = None
+    *, bootstrap_server: str | None = None, etcd_endpoint: str | None = None, schema_registry: str | None = None
 ) -> tuple[Override, ...]:
-    """`--bootstrap-server` / `--etcd-endpoint` as settings overrides (flag > env var > file)."""
+    """`--bootstrap-server` / `--etcd-endpoint` / `--schema-registry` as settings overrides (flag > env var > file)."""
     given = []
+    if schema_registry:
+        given.append(
+            Override("schema-registry.url", schema_registry, f"--schema-registry / {ENV_SCHEMA_REGISTRY}")
+        )
     if bootstrap_server:
         given.append(Override("kafka.bootstrap-server", bootstrap_server, "--bootstrap-server"))
     if etcd_endpoint:
@@ -148,3 +153,19 @@ def etcd_store(stack: contextlib.ExitStack, settings: Settings) -> EtcdStore:
             "set etcd.endpoint in platformctl.yaml",
         )
     return EtcdStore(endpoint)
+
+
+def schema_registry_url(stack: contextlib.ExitStack, settings: Settings, platform: Platform | None = None) -> str:
+    """The registry URL: the one configured, else a forward to the platform's Schema Registry (closed with
+    `stack`). Exit 2 when there is neither: topic files that declare schemas need one."""
+    if settings.schema_registry.url:
+        return settings.schema_registry.url
+    platform = platform or locate(settings)
+    if not platform.serves(settings, SCHEMA_REGISTRY):
+        raise InputError(
+            "the topic files declare schemas, but there is no Schema Registry to talk to: give "
+            f"--schema-registry URL, or run `platformctl up` "
+            f"(no platform to forward to: {platform.absent or 'it has no Schema Registry Service'})",
+            hint=f"or set {ENV_SCHEMA_REGISTRY}, or schema-registry.url in platformctl.yaml",
+        )
+    return f"http://{forward_to(stack, settings, SCHEMA_REGISTRY)}"

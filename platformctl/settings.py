@@ -68,6 +68,13 @@ def split_etcd_endpoint(endpoint: str, *, default_port: int = 2379) -> tuple[str
     return parts.scheme, parts.hostname, port
 
 
+def _registry_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be a Schema Registry URL such as http://127.0.0.1:8081 (got {value!r})")
+    return value.strip()
+
+
 def _etcd_endpoint(value: str) -> str:
     split_etcd_endpoint(value)
     return value
@@ -161,6 +168,8 @@ class SchemaRegistrySettings(_Model):
     image: Image = "confluentinc/cp-schema-registry:8.2.0"
     heap: str = "-Xms128m -Xmx256m"
     resources: Resources = _resources("100m", "384Mi", "500m", "512Mi")
+    # Reach an existing registry (its REST base URL) instead of the forward to the platform's.
+    url: Annotated[str, AfterValidator(_registry_url)] | None = None
 
 
 class KafkaUiSettings(_Model):

@@ -30,13 +30,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from platformctl import sourcemap, topicspec
+from platformctl import schemaspec, sourcemap, topicspec
 from platformctl.errors import InputError, InputErrors
 from platformctl.sourcemap import LineMap, PathKey
 from platformctl.topicspec import Source, TopicSpec
 
 SUFFIXES = (".conf", ".yaml", ".yml")
-TOPIC_KEYS = ("name", "partitions", "replication-factor", "config")
+TOPIC_KEYS = ("name", "partitions", "replication-factor", "config", "key-schema", "value-schema")
 _TOP_KEYS = ("topic", "topics", "cluster-id")
 
 
@@ -70,6 +70,8 @@ def load(paths: Sequence[str | Path], *, allow_unknown_config: bool = False) -> 
     for path in dict.fromkeys(files):  # the same file named twice is read once
         specs.extend(_load_file(path, errors, allow_unknown_config=allow_unknown_config))
     errors.extend(_cross_file_problems(specs))
+    if not errors:
+        errors.extend(schemaspec.check([decl for spec in specs for decl in spec.schemas]))
     InputErrors.raise_if_any(errors)
     return specs
 
@@ -327,6 +329,13 @@ def _topic(
         except ValueError as e:
             error(str(e), at, field)
 
+    schemas = []
+    for role in schemaspec.ROLES:
+        if f"{role}-schema" in item and isinstance(name, str) and not topicspec.topic_name_problem(name):
+            decl = schemaspec.declaration(item[f"{role}-schema"], role, name, where, label, path, line, error)
+            if decl is not None:
+                schemas.append(decl)
+
     if len(errors) == before:
         for key, message in topicspec.coherence_problems(values):
             at = config_where.get(key, (*where, key))
@@ -343,6 +352,7 @@ def _topic(
         sources=sources,
         path=str(path),
         line=line((*where, "name")),
+        schemas=tuple(schemas),
     )
 
 

@@ -32,9 +32,12 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from platformctl.errors import InputError, InputErrors
+
+if TYPE_CHECKING:
+    from platformctl.schemaspec import SchemaDecl
 
 TOPIC_FIELDS = ("partitions", "replication-factor")
 
@@ -155,6 +158,7 @@ class TopicSpec:
     path: str = ""  # the file that declared it
     line: int | None = None  # the line of its name
     cluster_id: str | None = None  # the file's `cluster-id`: apply refuses any other cluster
+    schemas: tuple[SchemaDecl, ...] = ()  # its key/value schemas (schemaspec.py), for the Schema Registry
 
     def values(self) -> dict[str, int | str]:
         """Flat view: TOPIC_FIELDS plus config keys, the shape layers use."""

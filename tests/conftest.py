@@ -25,6 +25,7 @@ pytest_plugins: list[str] = [
     "tests.plugins.tansu",
     "tests.plugins.etcd",
     "tests.plugins.kube_real",
+    "tests.plugins.schema_registry",
 ]
 
 RunCli = Callable[..., Result]

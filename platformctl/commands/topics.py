@@ -16,10 +16,11 @@ from platformctl.commands.base import (
     OutputFormat,
     OutputOption,
 )
-from platformctl.config import ENV_BOOTSTRAP_SERVER, ENV_YES
+from platformctl.config import ENV_BOOTSTRAP_SERVER, ENV_SCHEMA_REGISTRY, ENV_YES
 from platformctl.errors import ExitCode, PlatformError
 
 if TYPE_CHECKING:
+    from platformctl.schemarun import SchemaRun
     from platformctl.topicrun import Options, Prepared
 
 topics_app = base.group(
@@ -98,20 +99,57 @@ ClusterIdOption = Annotated[
 ]
 
 
+SchemaRegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--schema-registry",
+        envvar=ENV_SCHEMA_REGISTRY,
+        metavar="URL",
+        help="Schema Registry URL, for files that declare key-schema/value-schema (default: "
+        "schema-registry.url, else a port-forward to the platform's registry).",
+    ),
+]
+AllowIncompatibleOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-incompatible",
+        help="Register schemas the registry says are incompatible (the level is lowered to NONE for that one "
+        "registration and set back; the plan shows it).",
+    ),
+]
+
+
 def _prepare(
     ctx: typer.Context,
     files: list[Path],
     bootstrap_server: str | None,
     etcd_endpoint: str | None,
     options: Options,
+    schema_registry: str | None = None,
 ) -> Prepared:
     from platformctl import config, reach, topicrun
 
-    given = reach.endpoint_overrides(bootstrap_server=bootstrap_server, etcd_endpoint=etcd_endpoint)
+    given = reach.endpoint_overrides(
+        bootstrap_server=bootstrap_server, etcd_endpoint=etcd_endpoint, schema_registry=schema_registry
+    )
     settings = config.settings(base.options(ctx), given)
     # The lock and any forward live until the command ends (success, error or Ctrl-C).
     stack = ctx.with_resource(contextlib.ExitStack())
     return topicrun.prepare(stack, settings, files, options)
+
+
+def _schemas(ctx: typer.Context, prepared: Prepared, allow_incompatible: bool) -> SchemaRun | None:
+    """The schema plan of the declared subjects (schemarun.py); None when the files declare none."""
+    from platformctl import config, schemarun
+
+    settings = config.settings(base.options(ctx))
+    stack = ctx.with_resource(contextlib.ExitStack())
+    return schemarun.prepare(stack, settings, prepared, allow_incompatible=allow_incompatible)
+
+
+def _plan_json(prepared: Prepared, schemas: SchemaRun | None) -> dict[str, object]:
+    plan = prepared.plan.to_json()
+    return {**plan, "schemas": schemas.plan.to_json()} if schemas is not None else plan
 
 
 @base.command(topics_app, "plan", short_help="Show what `apply` would change. Never writes.")
@@ -136,14 +174,19 @@ def topics_plan(
     cluster_id: ClusterIdOption = None,
     etcd_endpoint: EtcdEndpointOption = None,
     no_overrides: NoOverridesOption = False,
+    schema_registry: SchemaRegistryOption = None,
+    allow_incompatible: AllowIncompatibleOption = False,
 ) -> None:
     """Show what `apply` would change, per topic and key, with where each value came from. Never writes.
+
+    Files that declare schemas get a plan per subject too; an incompatible schema exits 2 like an
+    impossible change (unless --allow-incompatible).
 
     Topics and keys that do not change are counted, not listed (--show-unchanged or -v lists them).
     Exits 2 when a change is impossible (fewer partitions, a replication-factor change, ...); with
     --detailed-exitcode, exits 0 when nothing would change, 2 when something would, 1 on any error.
     """
-    from platformctl import topicrun
+    from platformctl import schemarun, topicrun
 
     options = topicrun.Options(
         sets=sets,
@@ -155,9 +198,10 @@ def topics_plan(
         no_overrides=no_overrides,
     )
     try:
-        prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options)
+        prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options, schema_registry)
         result = prepared.plan
-        _print_plan(prepared, output, show_unchanged)
+        schemas = _schemas(ctx, prepared, allow_incompatible)
+        _print_plan(prepared, output, show_unchanged, schemas)
         fixes = topicrun.record_fixes(prepared)
         if fixes:
             names = [t.name for t, _ in fixes.complete] + [r.topic for r in fixes.drop]
@@ -166,20 +210,23 @@ def topics_plan(
                 "`topics apply` completes or removes them"
             )
         topicrun.raise_if_blocked(result, applying=False)
+        schemarun.raise_if_blocked(schemas)
     except PlatformError as e:
         if detailed_exitcode:
             e.exit_code = ExitCode.FAULT  # terraform's contract: 2 means "changes", so every error is 1
         raise
-    if detailed_exitcode and result.mutating:
+    if detailed_exitcode and (result.mutating or (schemas is not None and schemas.plan.mutating)):
         raise typer.Exit(int(ExitCode.INPUT))
 
 
-def _print_plan(prepared: Prepared, output: OutputFormat, show_unchanged: bool) -> None:
-    from platformctl import topicrun, topicview
+def _print_plan(
+    prepared: Prepared, output: OutputFormat, show_unchanged: bool, schemas: SchemaRun | None = None
+) -> None:
+    from platformctl import schemaview, topicrun, topicview
 
     left = topicrun.left_the_files(prepared)
     if output == OutputFormat.json:
-        ui.data_json({**prepared.plan.to_json(), "left_the_files": left})
+        ui.data_json({**_plan_json(prepared, schemas), "left_the_files": left})
         return
     ui.data(
         topicview.format_plan(
@@ -189,6 +236,8 @@ def _print_plan(prepared: Prepared, output: OutputFormat, show_unchanged: bool) 
             left_the_files=left,
         )
     )
+    if schemas is not None:
+        ui.data("\n" + schemaview.format_plan(schemas.plan))
 
 
 @base.command(topics_app, "apply", short_help="Make Kafka match the files (asks first).")
@@ -206,15 +255,18 @@ def topics_apply(
     etcd_endpoint: EtcdEndpointOption = None,
     no_overrides: NoOverridesOption = False,
     show_unchanged: ShowUnchangedOption = False,
+    schema_registry: SchemaRegistryOption = None,
+    allow_incompatible: AllowIncompatibleOption = False,
     yes: Annotated[bool, base.yes_option("Apply without asking.")] = False,
 ) -> None:
     """Make the cluster match the files: create topics, add partitions, set or remove config keys.
 
     Shows the plan and asks first (unless --yes). Topics are never deleted, except with --prune.
     A re-run with nothing to change sends nothing to Kafka; it completes records in etcd that an earlier
-    run could not (the topic was applied, but etcd went away before it was recorded).
+    run could not (the topic was applied, but etcd went away before it was recorded). Declared schemas are
+    applied after the topics: compatibility levels, then new versions.
     """
-    from platformctl import topicrun, topics, topicview
+    from platformctl import schemarun, schemaview, topicrun, topics, topicview
     from platformctl.errors import InputError
 
     options = topicrun.Options(
@@ -226,21 +278,23 @@ def topics_apply(
         cluster_id=cluster_id,
         no_overrides=no_overrides,
     )
-    prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options)
+    prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options, schema_registry)
     result = prepared.plan
+    schemas = _schemas(ctx, prepared, allow_incompatible)
     if output == OutputFormat.text:
-        _print_plan(prepared, output, show_unchanged)
+        _print_plan(prepared, output, show_unchanged, schemas)
     topicrun.raise_if_blocked(result)
-    if not result.mutating:
+    schemarun.raise_if_blocked(schemas)
+    schemas_mutating = schemas is not None and schemas.plan.mutating
+    if not result.mutating and not schemas_mutating:
         fixes = topicrun.RecordFixes()
         if topicrun.record_fixes(prepared):
             # Nothing for Kafka, but intent records to settle: an etcd-only write, under the lock.
             prepared = _relock(ctx, prepared)
             fixes = topicrun.settle_records(prepared)
         if output == OutputFormat.json:
-            ui.data_json(
-                {"plan": result.to_json(), "applied": topics.Applied().to_json(), "records": fixes.to_json()}
-            )
+            applied = topics.Applied().to_json()
+            ui.data_json({"plan": _plan_json(prepared, schemas), "applied": applied, "records": fixes.to_json()})
         else:
             ui.info("nothing to change" + (" on Kafka" if fixes else ""))
             if fixes:
@@ -270,13 +324,27 @@ def topics_apply(
     # A plan a person looked at before confirming is made again under the lock (time passed); with --yes
     # the plan stands unless etcd shows that another apply ran meanwhile.
     prepared = _relock(ctx, prepared, replan=not yes)
-    outcome = topicrun.apply(prepared)
-    if output == OutputFormat.json:
-        ui.data_json(
-            {"plan": result.to_json(), "applied": outcome.done.to_json(), "records": outcome.records.to_json()}
-        )
+    if result.mutating:
+        outcome = topicrun.apply(prepared)
     else:
-        ui.data("\n".join([*outcome.records.lines(), topicview.format_applied(outcome.done)]))
+        settled = topicrun.settle_records(prepared) if topicrun.record_fixes(prepared) else topicrun.RecordFixes()
+        outcome = topicrun.Outcome(topics.Applied(), settled)
+    # Schemas after the topics: a subject is for a topic that now exists.
+    schema_done = schemarun.apply(schemas, prepared.etcd) if schemas_mutating and schemas is not None else None
+    if output == OutputFormat.json:
+        body: dict[str, object] = {
+            "plan": _plan_json(prepared, schemas),
+            "applied": outcome.done.to_json(),
+            "records": outcome.records.to_json(),
+        }
+        if schemas is not None:
+            body["schemas-applied"] = schema_done.to_json() if schema_done else {"levels": {}, "registered": {}}
+        ui.data_json(body)
+    else:
+        lines = [*outcome.records.lines(), topicview.format_applied(outcome.done)]
+        if schema_done is not None:
+            lines.append(schemaview.format_applied(schema_done))
+        ui.data("\n".join(lines))
 
 
 def _relock(ctx: typer.Context, prepared: Prepared, *, replan: bool = False) -> Prepared:

@@ -1,0 +1,228 @@
+"""The schema side of one `topics plan` / `topics apply` run: the registry, the environment's levels, the
+plan, the apply after the topics, and its records in etcd.
+
+It runs only when the files declare schemas (a run without them never contacts a registry). The registry
+is reached as reach.py decides (`--schema-registry`, `PLATFORMCTL_SCHEMA_REGISTRY`, `schema-registry.url`,
+else a forward to the platform's `schema-registry` Service).
+
+Each environment may change the compatibility level of subjects, like every other deviation from the
+files, in the platform's etcd (`platformctl overrides set --subject S compatibility=NONE`):
+
+    /platformctl/envs/<env>/schema-defaults        {"compatibility": "NONE"}    every declared subject
+    /platformctl/envs/<env>/subjects/<subject>     {"compatibility": "FULL"}    one subject; wins
+
+Precedence: the file's `compatibility` < schema-defaults < subjects/<subject>; the plan names the source
+of every level (the etcd key and revision). An apply records what it registered or set, like topics:
+an intent under `/platformctl/envs/<env>/applied-subjects/<subject>` before the first write to the
+registry (if etcd cannot take it, the registry is not touched), then `applied` with the version and id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from platformctl import etcd, ui
+from platformctl.errors import InputError, InputErrors, PlatformError
+from platformctl.schemaspec import LEVELS, SchemaDecl, level_problem
+from platformctl.topicspec import Source
+
+if TYPE_CHECKING:
+    from platformctl.etcd import EtcdStore
+    from platformctl.schemaplan import LevelLayer, SchemaApplied, SchemaPlan
+    from platformctl.schemaregistry import Registry
+    from platformctl.settings import Settings
+    from platformctl.topicrun import EtcdRun, Prepared
+
+
+def schema_defaults_key(env: str) -> str:
+    return f"{etcd.ROOT}/{env}/schema-defaults"
+
+
+def subjects_prefix(env: str) -> str:
+    return f"{etcd.ROOT}/{env}/subjects/"
+
+
+def subject_key(env: str, subject: str) -> str:
+    return f"{subjects_prefix(env)}{subject}"
+
+
+def applied_subjects_prefix(env: str) -> str:
+    return f"{etcd.ROOT}/{env}/applied-subjects/"
+
+
+# --- environment levels ------------------------------------------------------------------------------
+
+
+def parse_level_document(value: Any, key: str) -> str:
+    """A stored override (`{"compatibility": LEVEL}`): its level, or InputError naming the etcd key."""
+    if not isinstance(value, dict) or set(value) != {"compatibility"}:
+        raise InputError('must be {"compatibility": LEVEL}', path=key, field="compatibility")
+    problem = level_problem(value["compatibility"])
+    if problem:
+        raise InputError(problem, path=key, field="compatibility")
+    return str(value["compatibility"]).strip().upper()
+
+
+def levels_for(store: EtcdStore, env: str, subjects: Iterable[str]) -> dict[str, list[LevelLayer]]:
+    """Each subject's environment layers (schema-defaults, then its own entry). Two range reads."""
+    errors: list[InputError] = []
+    defaults = store.get(schema_defaults_key(env))
+    prefix = subjects_prefix(env)
+    own: dict[str, tuple[str, Source]] = {}
+    base: tuple[str, Source] | None = None
+    try:
+        if defaults is not None:
+            base = (parse_level_document(defaults.value, defaults.key), _source(defaults))
+    except InputError as e:
+        errors.append(e)
+    for entry in store.list(prefix):
+        try:
+            own[entry.key[len(prefix) :]] = (parse_level_document(entry.value, entry.key), _source(entry))
+        except InputError as e:
+            errors.append(e)
+    InputErrors.raise_if_any(errors)
+    return {s: [layer for layer in (base, own.get(s)) if layer is not None] for s in subjects}
+
+
+def _source(entry: etcd.Entry) -> Source:
+    return Source("etcd", entry.key, revision=entry.mod_revision)
+
+
+# --- one run -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class SchemaRun:
+    registry: Registry
+    plan: SchemaPlan
+    decls: tuple[SchemaDecl, ...]
+    allow_incompatible: bool
+
+
+def declarations(prepared: Prepared) -> list[SchemaDecl]:
+    return [decl for spec in prepared.specs for decl in spec.schemas]
+
+
+def prepare(
+    stack: contextlib.ExitStack, settings: Settings, prepared: Prepared, *, allow_incompatible: bool = False
+) -> SchemaRun | None:
+    """Plan the declared subjects (None when the files declare none). Reads only."""
+    from platformctl import reach
+    from platformctl.schemaregistry import Registry
+
+    decls = declarations(prepared)
+    if not decls:
+        return None
+    url = reach.schema_registry_url(stack, settings)
+    registry = Registry(url)
+    stack.callback(registry.close)
+    return SchemaRun(
+        registry, _plan(registry, decls, prepared.etcd, allow_incompatible), tuple(decls), allow_incompatible
+    )
+
+
+def _plan(registry: Registry, decls: Sequence[SchemaDecl], run: EtcdRun | None, allow_incompatible: bool) -> SchemaPlan:
+    from platformctl import schemaplan
+
+    subjects = list(dict.fromkeys(d.subject for d in decls))
+    levels = levels_for(run.store, run.env, subjects) if run is not None else {}
+    with ui.status(f"reading {len(subjects)} subject(s) from the schema registry at {registry.url}"):
+        return schemaplan.plan(decls, registry, levels, allow_incompatible=allow_incompatible)
+
+
+def raise_if_blocked(run: SchemaRun | None) -> None:
+    if run is None or not run.plan.blocked:
+        return
+    first = run.plan.blocked[0]
+    reasons = "; ".join(first.reasons) or "no reason given"
+    more = len(run.plan.blocked) - 1
+    raise InputError(
+        f"incompatible schema, nothing applied: {first.subject}: {reasons}"
+        + (f" (and {more} more, see the plan)" if more else ""),
+        hint="make the change compatible (a new field needs a default), or pass --allow-incompatible if every "
+        "consumer can cope",
+    )
+
+
+def apply(run: SchemaRun, etcd_run: EtcdRun | None) -> SchemaApplied:
+    """Apply the schema plan (after the topics), with write-ahead records when etcd is in use.
+
+    The plan is made again first (under the environment lock when there is one), so what is applied is
+    what the registry and etcd say now; the caller has already checked that the topics' plan held."""
+    from platformctl import schemaplan
+
+    result = _plan(run.registry, run.decls, etcd_run, run.allow_incompatible)
+    run.plan = result
+    changing = [s for s in result.subjects if s.mutating]
+    if not changing:
+        return schemaplan.SchemaApplied()
+    records = _records(etcd_run)
+    if etcd_run is not None:
+        if etcd_run.lock is not None:
+            etcd_run.lock.check()
+        writes = [
+            etcd.Write(_record_key(etcd_run.env, s.subject), _record(s, "intent"), records.get(s.subject, 0))
+            for s in changing
+        ]
+        try:
+            etcd_run.store.write_chunked(writes)
+        except PlatformError as e:
+            raise PlatformError(
+                f"could not write the schema intent records to etcd, so nothing was sent to the schema registry: "
+                f"{e.message}",
+                hint=e.hint,
+            ) from e
+    with ui.status("applying schemas"):
+        done = schemaplan.apply(result, run.registry)
+    if etcd_run is not None:
+        after = _records(etcd_run)
+        writes = []
+        for s in changing:
+            version = run.registry.latest(s.subject)
+            record = _record(s, "applied", version.version if version else None, done.registered.get(s.subject))
+            writes.append(etcd.Write(_record_key(etcd_run.env, s.subject), record, after.get(s.subject, 0)))
+        try:
+            etcd_run.store.write_chunked(writes)
+        except PlatformError as e:
+            raise PlatformError(
+                f"applied to the schema registry, but could not record it in etcd: {e.message}",
+                hint="the registry changes are kept, their records left as intents; a re-run finds nothing to do",
+            ) from e
+    return done
+
+
+def _record_key(env: str, subject: str) -> str:
+    return f"{applied_subjects_prefix(env)}{subject}"
+
+
+def _records(run: EtcdRun | None) -> Mapping[str, int]:
+    if run is None:
+        return {}
+    prefix = applied_subjects_prefix(run.env)
+    return {e.key[len(prefix) :]: e.mod_revision for e in run.store.list(prefix)}
+
+
+def _record(s: Any, state: str, version: int | None = None, schema_id: int | None = None) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "subject": s.subject,
+        "topic": s.decl.topic,
+        "role": s.decl.role,
+        "state": state,
+        "file": s.decl.file,
+        "schema-sha256": hashlib.sha256(s.decl.text.encode()).hexdigest(),
+        "compatibility": s.level.level if s.level is not None else s.current_level,
+        "by": etcd.holder_identity(),
+        ("intended-at" if state == "intent" else "applied-at"): etcd.now(),
+    }
+    if version is not None:
+        record["version"] = version
+    if schema_id is not None:
+        record["id"] = schema_id
+    return record
+
+
+__all__ = ["LEVELS", "SchemaRun", "apply", "levels_for", "prepare", "raise_if_blocked"]
