@@ -63,6 +63,7 @@ class SubjectPlan:
     latest: int | None = None  # the subject's latest version
     version: int | None = None  # unchanged: the version that has this schema
     current_level: str | None = None  # the subject's level now (its own, else the global one)
+    own_level: bool = False  # whether `current_level` is the subject's own (else it follows the global level)
     level: Level | None = None  # the level the files and overrides ask for; None: left as it is
     compatible: bool | None = None  # the registry's verdict; None: not asked (new subject, unchanged, waits)
     reasons: tuple[str, ...] = ()
@@ -76,7 +77,9 @@ class SubjectPlan:
 
     @property
     def level_change(self) -> bool:
-        return self.level is not None and self.level.level != self.current_level
+        """A declared level becomes the subject's own, even when it equals the global level it follows now
+        (a later change of the global level must not change it)."""
+        return self.level is not None and (self.level.level != self.current_level or not self.own_level)
 
     @property
     def mutating(self) -> bool:
@@ -90,6 +93,7 @@ class SubjectPlan:
             "version": self.version,
             "compatibility": {
                 "current": self.current_level,
+                "current-is-global": not self.own_level,
                 "desired": self.level.to_json() if self.level else None,
                 "change": self.level_change,
             },
@@ -151,13 +155,13 @@ def plan(
     order = _dependency_order(unique)
     _check_external_refs(unique, registry)
 
-    def read(decl: SchemaDecl) -> tuple[Registered | None, str]:
+    def read(decl: SchemaDecl) -> tuple[Registered | None, tuple[str, bool]]:
         return registry.latest(decl.subject), registry.level(decl.subject)
 
     state = dict(zip([d.subject for d in order], registry.map(read, order), strict=True))
     found: dict[str, SubjectPlan] = {}
     for decl in order:
-        latest, current = state[decl.subject]
+        latest, (current, own) = state[decl.subject]
         refs: list[Ref] = []
         waits: list[str] = []
         for ref in decl.references:
@@ -175,6 +179,7 @@ def plan(
             "refs": tuple(refs),
             "latest": latest.version if latest else None,
             "current_level": current,
+            "own_level": own,
             "level": level,
             "waits_for": tuple(waits),
         }

@@ -3,9 +3,8 @@
 platformctl speaks Confluent's REST API (what the platform's `confluentinc/cp-schema-registry` serves, and
 Apicurio's `/apis/ccompat/v7`). The client's public methods cover registering, looking up and levels; two
 answers it does not expose go through the same client's REST session (`_rest_client`, the one place):
-the compatibility check's reasons (`verbose=true`: Confluent answers `messages`, Apicurio `reason`) and a
-subject's level falling back to the global one (`defaultToGlobal=true`; the client's `get_compatibility`
-fails for a subject without a level of its own).
+the compatibility check's reasons (`verbose=true`: Confluent answers `messages`, Apicurio `reason`) and
+whether a subject has a level of its own (the client's `get_compatibility` hides the 404 that says not).
 
 The API has no batch calls, so reads for many subjects go out concurrently (`map`), a few at a time.
 Every client error becomes a `PlatformError` naming the registry here: unreachable or 5xx is a fault
@@ -135,16 +134,16 @@ class Registry:
             self._fail(e, f"looking up a schema in subject {subject}")
         return int(found.version or 0)
 
-    def level(self, subject: str) -> str:
-        """The subject's compatibility level: its own, else the registry's global level."""
+    def level(self, subject: str) -> tuple[str, bool]:
+        """The subject's compatibility level, and whether it is the subject's own (else the global level)."""
         try:
-            found = self._client._rest_client.get(f"config/{_quote(subject)}", query={"defaultToGlobal": "true"})
-            return str(found["compatibilityLevel"])
+            found = self._client._rest_client.get(f"config/{_quote(subject)}")
+            return str(found["compatibilityLevel"]), True
         except Exception as e:
             if not self._missing(e, SUBJECT_NOT_FOUND, SUBJECT_LEVEL_NOT_SET):
                 self._fail(e, f"reading the compatibility level of {subject}")
         try:
-            return str(self._client.get_compatibility())
+            return str(self._client.get_compatibility()), False
         except Exception as e:
             self._fail(e, "reading the global compatibility level")
 

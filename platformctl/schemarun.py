@@ -25,12 +25,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from platformctl import etcd, ui
+from platformctl import ui
 from platformctl.errors import InputError, InputErrors, PlatformError
 from platformctl.schemaspec import LEVELS, SchemaDecl, level_problem
 from platformctl.topicspec import Source
 
 if TYPE_CHECKING:
+    from platformctl import etcd
     from platformctl.etcd import EtcdStore
     from platformctl.schemaplan import LevelLayer, SchemaApplied, SchemaPlan
     from platformctl.schemaregistry import Registry
@@ -38,12 +39,16 @@ if TYPE_CHECKING:
     from platformctl.topicrun import EtcdRun, Prepared
 
 
+# etcd.ROOT, without importing the etcd client for a run that never reads etcd.
+ROOT = "/platformctl/envs"
+
+
 def schema_defaults_key(env: str) -> str:
-    return f"{etcd.ROOT}/{env}/schema-defaults"
+    return f"{ROOT}/{env}/schema-defaults"
 
 
 def subjects_prefix(env: str) -> str:
-    return f"{etcd.ROOT}/{env}/subjects/"
+    return f"{ROOT}/{env}/subjects/"
 
 
 def subject_key(env: str, subject: str) -> str:
@@ -51,7 +56,7 @@ def subject_key(env: str, subject: str) -> str:
 
 
 def applied_subjects_prefix(env: str) -> str:
-    return f"{etcd.ROOT}/{env}/applied-subjects/"
+    return f"{ROOT}/{env}/applied-subjects/"
 
 
 # --- environment levels ------------------------------------------------------------------------------
@@ -153,7 +158,7 @@ def apply(run: SchemaRun, etcd_run: EtcdRun | None) -> SchemaApplied:
 
     The plan is made again first (under the environment lock when there is one), so what is applied is
     what the registry and etcd say now; the caller has already checked that the topics' plan held."""
-    from platformctl import schemaplan
+    from platformctl import etcd, schemaplan
 
     result = _plan(run.registry, run.decls, etcd_run, run.allow_incompatible)
     run.plan = result
@@ -163,13 +168,14 @@ def apply(run: SchemaRun, etcd_run: EtcdRun | None) -> SchemaApplied:
     records = _records(etcd_run)
     if etcd_run is not None:
         if etcd_run.lock is not None:
-            etcd_run.lock.check()
+            etcd_run.lock.verify()
         writes = [
             etcd.Write(_record_key(etcd_run.env, s.subject), _record(s, "intent"), records.get(s.subject, 0))
             for s in changing
         ]
         try:
-            etcd_run.store.write_chunked(writes)
+            # Fenced on the lock's lease: an apply that lost the lock writes nothing in its name.
+            etcd_run.store.write_chunked(writes, fence=etcd_run.fence)
         except PlatformError as e:
             raise PlatformError(
                 f"could not write the schema intent records to etcd, so nothing was sent to the schema registry: "
@@ -186,7 +192,7 @@ def apply(run: SchemaRun, etcd_run: EtcdRun | None) -> SchemaApplied:
             record = _record(s, "applied", version.version if version else None, done.registered.get(s.subject))
             writes.append(etcd.Write(_record_key(etcd_run.env, s.subject), record, after.get(s.subject, 0)))
         try:
-            etcd_run.store.write_chunked(writes)
+            etcd_run.store.write_chunked(writes, fence=etcd_run.fence)
         except PlatformError as e:
             raise PlatformError(
                 f"applied to the schema registry, but could not record it in etcd: {e.message}",
@@ -207,6 +213,8 @@ def _records(run: EtcdRun | None) -> Mapping[str, int]:
 
 
 def _record(s: Any, state: str, version: int | None = None, schema_id: int | None = None) -> dict[str, Any]:
+    from platformctl import etcd
+
     record: dict[str, Any] = {
         "subject": s.subject,
         "topic": s.decl.topic,

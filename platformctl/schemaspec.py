@@ -160,7 +160,8 @@ def declaration(
     try:
         text = _read(path)
     except ValueError as e:
-        error(f"{path}: {e}", (*at, "file") if "file" in spec else at, field)
+        mapping = isinstance(raw, dict)
+        error(f"{path}: {e}", (*at, "file") if mapping else at, f"{field}.file" if mapping else field)
         return None
 
     def source(key: PathKey) -> Source:

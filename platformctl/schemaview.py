@@ -38,9 +38,8 @@ def format_plan(result: SchemaPlan) -> str:
         if s.level is not None:
             replaced = "".join(f" (replaces {v} from {_source(src)})" for v, src in s.level.replaced)
             if s.level_change:
-                out.append(
-                    f"    compatibility: {s.current_level} -> {s.level.level}  {_source(s.level.source)}{replaced}"
-                )
+                now = s.current_level if s.own_level else f"{s.current_level} (global)"
+                out.append(f"    compatibility: {now} -> {s.level.level}  {_source(s.level.source)}{replaced}")
             else:
                 out.append(f"    compatibility: {s.level.level} (unchanged)  {_source(s.level.source)}{replaced}")
         if s.forced:

@@ -264,7 +264,8 @@ FOUND = [
     ("control-char.yaml", "topic:\n  name: \x1f\n", "{path}:2: invalid YAML: unacceptable character #x001f: "
      "special characters are not allowed"),
     ("newline-in-key.yaml", 'topic: {name: a, partitions: 1, replication-factor: 1, "x\\ry": 1}\n',
-     "{path}:1: topic.x\\ry: unknown key (expected name, partitions, replication-factor, config)"),
+     "{path}:1: topic.x\\ry: unknown key (expected name, partitions, replication-factor, config, key-schema, "
+     "value-schema)"),
 ]  # fmt: skip
 
 

@@ -169,7 +169,7 @@ def test_level_from_the_file_then_an_environment_override_with_provenance(
     env = {"PLATFORMCTL_ETCD_ENDPOINT": etcd_endpoint, "PLATFORMCTL_ENV": etcd_env}
     first = cli("topics", "apply", str(conf), "--yes", env=env)
     assert first.exit_code == 0, first.stderr
-    assert f"compatibility: BACKWARD -> FULL  {conf}:7" in first.stdout
+    assert f"compatibility: BACKWARD (global) -> FULL  {conf}:7" in first.stdout
     assert schema_registry.request("GET", f"/config/{sr_topic}-value") == {"compatibilityLevel": "FULL"}
     store = EtcdStore(etcd_endpoint)
     record = store.get(f"/platformctl/envs/{etcd_env}/applied-subjects/{sr_topic}-value")
@@ -239,3 +239,25 @@ def test_registry_gone_is_one_line_and_exit_1(run_cli: RunCli, tansu: Tansu, sr_
     assert result.exit_code == 1, result.stderr
     assert f"error: schema registry at {url} is unreachable" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_reference_topic_with_its_tweet_schema(
+    cli: Any, schema_registry: SchemaRegistryServer, tmp_path: Path
+) -> None:
+    """The README's example: tests/data/twitter-topic-schemas.conf (twitter-topic.conf plus its schemas)."""
+    import shutil
+
+    data = Path(__file__).parent / "data"
+    for name in ("twitter-topic.conf", "twitter-topic-schemas.conf"):
+        shutil.copy(data / name, tmp_path / name)
+    shutil.copytree(data / "schemas", tmp_path / "schemas")
+    # Subjects are named after the topic, so this test owns twitter-topic-key/-value on the session registry.
+    args = ("topics", "apply", str(tmp_path / "twitter-topic-schemas.conf"), "--no-overrides", "--yes")
+    first = cli(*args, "--set", "*.replication-factor=1", "--set", "*.min.insync.replicas=1")
+    assert first.exit_code == 0, first.stderr
+    assert "registered twitter-topic-key" in first.stdout and "registered twitter-topic-value" in first.stdout
+    assert schema_registry.versions("twitter-topic-value") == [1]
+    assert schema_registry.request("GET", "/config/twitter-topic-value") == {"compatibilityLevel": "BACKWARD"}
+    again = cli(*args, "--set", "*.replication-factor=1", "--set", "*.min.insync.replicas=1")
+    assert again.exit_code == 0, again.stderr
+    assert "nothing to change" in again.stderr

@@ -52,7 +52,7 @@ CASES: list[tuple[str, dict[str, str], tuple[str, ...], str]] = [
         "unknown-key",
         {"t.yaml": "topic: {name: a, partitions: 1, replication-factor: 1, retention: 5}\n"},
         (),
-        "{dir}/t.yaml:1: topic.retention: unknown key (expected name, partitions, replication-factor, config)",
+        "{dir}/t.yaml:1: topic.retention: unknown key (expected name, partitions, replication-factor, config, key-schema, value-schema)",
     ),
     (
         "unknown-top-level-key",
