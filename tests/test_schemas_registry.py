@@ -1,9 +1,9 @@
 """Schemas as code against a real Schema Registry (Apicurio Registry, tests/plugins/schema_registry.py).
 
 Every verdict here is the registry's own: its lookup says whether a schema is already registered, its
-compatibility endpoint decides, and its refusal is what blocks an apply. Kafka is the Tansu broker (the
-topic side is not what these tests are about); etcd is the real session etcd where records and
-environment overrides are involved. Each test uses a fresh topic name, so its subjects start absent.
+compatibility endpoint decides, and its refusal is what blocks an apply. Kafka is Apache Kafka 4.2
+(tests/plugins/kafka.py); etcd is the real session etcd where records and environment overrides are
+involved. Each test uses a fresh topic name, so its subjects start absent.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pytest
 
 from platformctl.etcd import EtcdStore
 from tests.conftest import RunCli
+from tests.plugins.kafka import KafkaCluster
 from tests.plugins.schema_registry import SchemaRegistryServer
-from tests.plugins.tansu import Tansu
 
-pytestmark = pytest.mark.schema_registry_real
+pytestmark = [pytest.mark.schema_registry_real, pytest.mark.kafka_real]
 
 TWEET_V1 = {
     "type": "record",
@@ -47,10 +47,10 @@ def _files(tmp_path: Path, topic: str, schema: dict[str, Any], extra: str = "") 
 
 
 @pytest.fixture
-def cli(run_cli: RunCli, tansu: Tansu, schema_registry: SchemaRegistryServer) -> Any:
+def cli(run_cli: RunCli, kafka: KafkaCluster, schema_registry: SchemaRegistryServer) -> Any:
     def run(*args: str, env: dict[str, str] | None = None) -> Any:
         base = {
-            "PLATFORMCTL_BOOTSTRAP_SERVER": tansu.bootstrap,
+            "PLATFORMCTL_BOOTSTRAP_SERVER": kafka.bootstrap,
             "PLATFORMCTL_SCHEMA_REGISTRY": schema_registry.url,
         }
         return run_cli(*args, env={**base, **(env or {})})
@@ -58,8 +58,25 @@ def cli(run_cli: RunCli, tansu: Tansu, schema_registry: SchemaRegistryServer) ->
     return run
 
 
+@pytest.fixture
+def registry_writes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every write platformctl's registry adapter is asked to send (the CLI runs in this process)."""
+    from platformctl.schemaregistry import Registry
+
+    writes: list[str] = []
+    for name in ("register", "set_level"):
+        real = getattr(Registry, name)
+
+        def counted(self: Registry, subject: str, *args: Any, _real: Any = real, _name: str = name) -> Any:
+            writes.append(f"{_name} {subject}")
+            return _real(self, subject, *args)
+
+        monkeypatch.setattr(Registry, name, counted)
+    return writes
+
+
 def test_register_then_reapply_is_a_noop(
-    cli: Any, schema_registry: SchemaRegistryServer, sr_topic: str, tmp_path: Path
+    cli: Any, schema_registry: SchemaRegistryServer, sr_topic: str, tmp_path: Path, registry_writes: list[str]
 ) -> None:
     conf = _files(tmp_path, sr_topic, TWEET_V1)
     plan = cli("topics", "plan", str(conf), "--no-overrides")
@@ -69,13 +86,16 @@ def test_register_then_reapply_is_a_noop(
     )
     assert schema_registry.versions(f"{sr_topic}-value") == []  # plan never writes
 
+    assert registry_writes == []
     first = cli("topics", "apply", str(conf), "--no-overrides", "--yes")
     assert first.exit_code == 0, first.stderr
     assert f"registered {sr_topic}-value" in first.stdout
     assert schema_registry.versions(f"{sr_topic}-value") == [1]
+    assert registry_writes == [f"register {sr_topic}-value"]
 
     again = cli("topics", "apply", str(conf), "--no-overrides", "--yes")
     assert again.exit_code == 0, again.stderr
+    assert registry_writes == [f"register {sr_topic}-value"]  # the re-apply sent no write
     assert "unchanged (the registry has it as version 1)" in again.stdout
     assert "nothing to change" in again.stderr
     assert schema_registry.versions(f"{sr_topic}-value") == [1]
@@ -227,14 +247,16 @@ def test_references_to_a_declared_subject_register_it_first(
     assert "nothing to change" in again.stderr
 
 
-def test_registry_gone_is_one_line_and_exit_1(run_cli: RunCli, tansu: Tansu, sr_topic: str, tmp_path: Path) -> None:
+def test_registry_gone_is_one_line_and_exit_1(
+    run_cli: RunCli, kafka: KafkaCluster, sr_topic: str, tmp_path: Path
+) -> None:
     from tests.plugins.etcd import free_port
 
     conf = _files(tmp_path, sr_topic, TWEET_V1)
     url = f"http://127.0.0.1:{free_port()}"
     result = run_cli(
         "topics", "plan", str(conf), "--no-overrides",
-        env={"PLATFORMCTL_BOOTSTRAP_SERVER": tansu.bootstrap, "PLATFORMCTL_SCHEMA_REGISTRY": url},
+        env={"PLATFORMCTL_BOOTSTRAP_SERVER": kafka.bootstrap, "PLATFORMCTL_SCHEMA_REGISTRY": url},
     )  # fmt: skip
     assert result.exit_code == 1, result.stderr
     assert f"error: schema registry at {url} is unreachable" in result.stderr
