@@ -94,6 +94,10 @@ class ConfigChange:
 # ten requests.
 CHUNK_TOPICS = 1000
 CHUNK_RECORDS = 5000
+# How long the metadata wait after a change may see no topic become ready before it gives up. A broker
+# making thousands of partitions shows them a chunk at a time, after creating every log of the chunk (on a
+# slow disk, tens of seconds per 1,000): it is busy, not stuck. A dead broker fails at once regardless.
+METADATA_STALL = 60.0
 # librdkafka refuses socket.timeout.ms above 300,000 ms (its CONFIGURATION.md): the settings' ceiling for
 # kafka.request-timeout comes from here.
 MAX_REQUEST_TIMEOUT = 300.0
@@ -314,12 +318,17 @@ class Admin:
         """Poll metadata until each topic has (at least) its partitions and `gone` topics are absent.
 
         CreateTopics returns when the controller has accepted the topics; brokers learn of them a moment
-        later, and a client that produces right away can still get UNKNOWN_TOPIC_OR_PART.
+        later, and a client that produces right away can still get UNKNOWN_TOPIC_OR_PART. The deadline
+        is for progress, not for the whole set: it fails only when `METADATA_STALL` (or the request timeout,
+        if longer) passes with no topic becoming ready.
         """
         if not partitions and not gone:
             return
-        deadline = time.monotonic() + self.timeout
+        total = len(partitions) + len(gone)
+        stall = max(self.timeout, METADATA_STALL)
+        deadline = time.monotonic() + stall
         delay = 0.02
+        best = total
         while True:
             metadata = self._metadata()
             missing = [
@@ -330,17 +339,23 @@ class Admin:
                 or len(metadata.topics[name].partitions) < count
             ]
             lingering = [name for name in gone if name in metadata.topics]
-            if not missing and not lingering:
+            left = len(missing) + len(lingering)
+            if not left:
                 return
+            if left < best:
+                if total > CHUNK_TOPICS:
+                    ui.info(f"waiting for Kafka's metadata: {total - left:,} of {total:,} topics ready")
+                best, deadline, delay = left, time.monotonic() + stall, 0.02
             if time.monotonic() >= deadline:
                 pending = ", ".join(sorted(missing + lingering)[:5])
                 raise PlatformError(
-                    f"Kafka accepted the changes but its metadata still disagrees after {self.timeout:g}s "
-                    f"(topics: {pending})",
+                    f"Kafka accepted the changes but its metadata still disagrees after {stall:g}s "
+                    f"without progress ({left:,} of {total:,} topics not ready: {pending})",
                     hint="re-run the same command; it sends only what is still missing",
                 )
             time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            # Up to 2 s between polls: a metadata response for 10,000 topics is megabytes.
+            delay = min(delay * 2, 0.5 if total <= CHUNK_TOPICS else 2.0)
 
 
 _TRANSPORT_CODES = frozenset(

@@ -34,7 +34,7 @@ from platformctl import etcd
 from platformctl.kafka import Admin
 from tests.conftest import RunCli
 from tests.plugins.etcd import EtcdServer
-from tests.plugins.tansu import KafkaCalls, Tansu
+from tests.plugins.kafka import KafkaCalls, KafkaCluster
 
 TTL = 2  # the lock's lease in these tests (30 s in use)
 
@@ -118,7 +118,7 @@ def resume(child: subprocess.Popen[str]) -> tuple[int, str]:
 
 
 class Env:
-    def __init__(self, run_cli: RunCli, kafka: Tansu, endpoint: str, env: str, tmp_path: Path) -> None:
+    def __init__(self, run_cli: RunCli, kafka: KafkaCluster, endpoint: str, env: str, tmp_path: Path) -> None:
         self.run_cli, self.kafka, self.endpoint, self.env, self.tmp_path = run_cli, kafka, endpoint, env, tmp_path
         self.store = etcd.EtcdStore(endpoint)
         self.names = [f"{env}-{i}" for i in range(3)]
@@ -146,10 +146,11 @@ class Env:
 
 @pytest.fixture
 def env(
-    run_cli: RunCli, tansu: Tansu, etcd_endpoint: str, etcd_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Env:
+    run_cli: RunCli, kafka: KafkaCluster, etcd_endpoint: str, etcd_env: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Env:  # fmt: skip
     monkeypatch.setattr(etcd, "DEFAULT_LOCK_TTL", TTL)
-    return Env(run_cli, tansu, etcd_endpoint, etcd_env, tmp_path)
+    return Env(run_cli, kafka, etcd_endpoint, etcd_env, tmp_path)
 
 
 def test_an_apply_paused_past_its_ttl_writes_no_record_after_another_apply_took_the_lock(env: Env) -> None:

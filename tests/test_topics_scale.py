@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from platformctl import etcd, kafka, topics, topicspec
+from platformctl import etcd, topics, topicspec
+from platformctl import kafka as adapter
 from platformctl.kafka import ClusterState, NewTopicRequest, TopicState
 from platformctl.topicspec import Source, TopicSpec
 from tests.conftest import RunCli
-from tests.plugins.tansu import KafkaCalls, Tansu
+from tests.plugins.kafka import KafkaCalls, KafkaCluster
 
 
 def spec(name: str) -> TopicSpec:
@@ -65,27 +66,55 @@ def test_create_chunks_stay_within_the_controllers_record_limit() -> None:
     # A KRaft controller refuses a CreateTopics that would write more than 10,000 metadata records
     # (a topic, each partition, each config).
     many = [NewTopicRequest(f"t{i}", 3, 1, {"retention.ms": "1"}) for i in range(2600)]
-    chunks = list(kafka.create_chunks(many))
+    chunks = list(adapter.create_chunks(many))
     assert [t.name for c in chunks for t in c] == [t.name for t in many]  # all, once, in order
-    assert all(sum(1 + t.partitions + len(t.config) for t in c) <= kafka.CHUNK_RECORDS for c in chunks)
+    assert all(sum(1 + t.partitions + len(t.config) for t in c) <= adapter.CHUNK_RECORDS for c in chunks)
     assert [len(c) for c in chunks] == [1000, 1000, 600]
     wide = [NewTopicRequest("w", 9000, 1, {}), NewTopicRequest("x", 1, 1, {})]
-    assert [[t.name for t in c] for c in kafka.create_chunks(wide)] == [["w"], ["x"]]
+    assert [[t.name for t in c] for c in adapter.create_chunks(wide)] == [["w"], ["x"]]
 
 
 def test_a_large_create_goes_in_chunks_with_progress_on_stderr(
-    run_cli: RunCli, tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_cli: RunCli, kafka: KafkaCluster, kafka_calls: KafkaCalls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(kafka, "CHUNK_TOPICS", 2)
+    monkeypatch.setattr(adapter, "CHUNK_TOPICS", 2)
     names = [f"chunked-{i}" for i in range(5)]
     path = tmp_path / "t.yaml"
     path.write_text("topics:\n" + "".join(f"  - {{name: {n}, partitions: 1, replication-factor: 1}}\n" for n in names))
-    result = run_cli("topics", "apply", str(path), "--yes", "--no-overrides", "--bootstrap-server", tansu.bootstrap)
+    result = run_cli("topics", "apply", str(path), "--yes", "--no-overrides", "--bootstrap-server", kafka.bootstrap)
     assert result.exit_code == 0, result.stderr
     assert kafka_calls.calls == ["create_topics"] * 3
     progress = [line for line in result.stderr.splitlines() if line.startswith("creating topics:")]
     assert progress == ["creating topics: 2 of 5 sent", "creating topics: 4 of 5 sent", "creating topics: 5 of 5 sent"]
     assert result.stdout.count("created chunked-") == 5
+
+
+# 16 configs Kafka accepts on any topic; with the topic and its partition, 18 metadata records each.
+WIDE_CONFIG = {
+    "retention.ms": 86400000, "cleanup.policy": '"compact,delete"', "segment.ms": 3600000,
+    "max.message.bytes": 1048588, "min.insync.replicas": 1, "retention.bytes": -1, "segment.bytes": 1073741824,
+    "delete.retention.ms": 86400000, "file.delete.delay.ms": 60000, "index.interval.bytes": 4096,
+    "max.compaction.lag.ms": 9223372036854775807, "message.timestamp.type": "CreateTime",
+    "min.cleanable.dirty.ratio": 0.5, "preallocate": "false", "segment.index.bytes": 10485760, "segment.jitter.ms": 0,
+}  # fmt: skip
+
+
+def test_a_create_beyond_the_controllers_record_limit_succeeds_in_chunks(
+    run_cli: RunCli, kafka: KafkaCluster, kafka_calls: KafkaCalls, etcd_env: str, tmp_path: Path
+) -> None:
+    # 600 topics x 18 records = 10,800 > 10,000: in one CreateTopics, Apache Kafka refuses every topic
+    # (POLICY_VIOLATION "Unable to perform excessively large batch operation."), as it did here before.
+    names = [f"{etcd_env}-wide-{i:03d}" for i in range(600)]
+    config = ", ".join(f"{k}: {v}" for k, v in WIDE_CONFIG.items())
+    path = tmp_path / "wide.yaml"
+    entries = [f"  - {{name: {n}, partitions: 1, replication-factor: 1, config: {{{config}}}}}\n" for n in names]
+    path.write_text("topics:\n" + "".join(entries))
+    result = run_cli("topics", "apply", str(path), "--yes", "--no-overrides", "--bootstrap-server", kafka.bootstrap)
+    assert result.exit_code == 0, result.stderr
+    assert kafka_calls.calls == ["create_topics"] * 3  # 277 + 277 + 46 topics: at most 5,000 records each
+    state = adapter.Admin(kafka.bootstrap, timeout=30).describe(names)
+    assert set(state.topics) == set(names)
+    assert state.topics[names[-1]].config["segment.ms"] == "3600000"
 
 
 @pytest.mark.parametrize("timeout", [301, 600])
@@ -104,25 +133,27 @@ def test_a_request_timeout_above_librdkafkas_cap_is_bad_input(run_cli: RunCli, t
     )
 
 
-def test_the_largest_request_timeout_is_one_librdkafka_accepts(run_cli: RunCli, tansu: Tansu, tmp_path: Path) -> None:
+def test_the_largest_request_timeout_is_one_librdkafka_accepts(
+    run_cli: RunCli, kafka: KafkaCluster, tmp_path: Path
+) -> None:
     settings = tmp_path / "platformctl.yaml"
     settings.write_text("kafka:\n  request-timeout: 300\n")
     path = tmp_path / "t.yaml"
     path.write_text("topic: {name: slow-timeout, partitions: 1, replication-factor: 1}\n")
     result = run_cli("--config", str(settings), "topics", "plan", str(path), "--no-overrides",
-                     "--bootstrap-server", tansu.bootstrap)  # fmt: skip
+                     "--bootstrap-server", kafka.bootstrap)  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "plan: 1 to create" in result.stdout
 
 
-def test_no_overrides_never_imports_the_etcd_client(tansu: Tansu, tmp_path: Path) -> None:
+def test_no_overrides_never_imports_the_etcd_client(kafka: KafkaCluster, tmp_path: Path) -> None:
     # etcd3gw and requests cost ~120 ms of a small plan; a run that does not read etcd must not load them.
     path = tmp_path / "t.yaml"
     path.write_text("topic: {name: no-etcd, partitions: 1, replication-factor: 1}\n")
     probe = (
         "import sys\n"
         f"sys.argv = ['platformctl', 'topics', 'plan', {str(path)!r}, '--no-overrides', "
-        f"'--bootstrap-server', {tansu.bootstrap!r}]\n"
+        f"'--bootstrap-server', {kafka.bootstrap!r}]\n"
         "from platformctl.cli import main\n"
         "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
         "print('\\n' + __import__('json').dumps([code, sorted(m for m in ('etcd3gw', 'requests', 'platformctl.etcd') "
@@ -138,30 +169,30 @@ def test_no_overrides_never_imports_the_etcd_client(tansu: Tansu, tmp_path: Path
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How many times each run planned, and read the topics from Kafka."""
     counts = {"plan": 0, "describe": 0}
-    plan, describe = topics.plan, kafka.Admin.describe
+    plan, describe = topics.plan, adapter.Admin.describe
 
     def counting_plan(*args: Any, **kwargs: Any) -> Any:
         counts["plan"] += 1
         return plan(*args, **kwargs)
 
-    def counting_describe(self: kafka.Admin, *args: Any, **kwargs: Any) -> Any:
+    def counting_describe(self: adapter.Admin, *args: Any, **kwargs: Any) -> Any:
         counts["describe"] += 1
         return describe(self, *args, **kwargs)
 
     monkeypatch.setattr(topics, "plan", counting_plan)
-    monkeypatch.setattr(kafka.Admin, "describe", counting_describe)
+    monkeypatch.setattr(adapter.Admin, "describe", counting_describe)
     return counts
 
 
 def test_apply_plans_once_unless_etcd_moved_or_a_person_confirmed(
-    run_cli: RunCli, tansu: Tansu, etcd_endpoint: str, etcd_env: str, tmp_path: Path, counted: dict[str, int],
+    run_cli: RunCli, kafka: KafkaCluster, etcd_endpoint: str, etcd_env: str, tmp_path: Path, counted: dict[str, int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     def apply(name: str, *extra: str) -> None:
         path = tmp_path / f"{name}.yaml"
         path.write_text(f"topic: {{name: {etcd_env}-{name}, partitions: 1, replication-factor: 1}}\n")
         counted.update(plan=0, describe=0)
-        result = run_cli("--env", etcd_env, "topics", "apply", str(path), "--bootstrap-server", tansu.bootstrap,
+        result = run_cli("--env", etcd_env, "topics", "apply", str(path), "--bootstrap-server", kafka.bootstrap,
                          "--etcd-endpoint", etcd_endpoint, *extra)  # fmt: skip
         assert result.exit_code == 0, result.stderr
 
