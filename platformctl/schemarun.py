@@ -6,13 +6,8 @@ is reached as reach.py decides (`--schema-registry`, `PLATFORMCTL_SCHEMA_REGISTR
 else a forward to the platform's `schema-registry` Service).
 
 Each environment may change the compatibility level of subjects, like every other deviation from the
-files, in the platform's etcd (`platformctl overrides set --subject S compatibility=NONE`):
-
-    /platformctl/envs/<env>/schema-defaults        {"compatibility": "NONE"}    every declared subject
-    /platformctl/envs/<env>/subjects/<subject>     {"compatibility": "FULL"}    one subject; wins
-
-Precedence: the file's `compatibility` < schema-defaults < subjects/<subject>; the plan names the source
-of every level (the etcd key and revision). An apply records what it registered or set, like topics:
+files, in the platform's etcd (schemalevels.py; `platformctl overrides set-level SUBJECT NONE`); the plan
+names the source of every level (the etcd key and revision). An apply records what it registered or set, like topics:
 an intent under `/platformctl/envs/<env>/applied-subjects/<subject>` before the first write to the
 registry (if etcd cannot take it, the registry is not touched), then `applied` with the version and id.
 """
@@ -21,80 +16,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from platformctl import ui
-from platformctl.errors import InputError, InputErrors, PlatformError
-from platformctl.schemaspec import LEVELS, SchemaDecl, level_problem
-from platformctl.topicspec import Source
+from platformctl import schemalevels, ui
+from platformctl.errors import InputError, PlatformError
+from platformctl.schemaspec import SchemaDecl
 
 if TYPE_CHECKING:
-    from platformctl import etcd
-    from platformctl.etcd import EtcdStore
-    from platformctl.schemaplan import LevelLayer, SchemaApplied, SchemaPlan
+    from platformctl.schemaplan import SchemaApplied, SchemaPlan
     from platformctl.schemaregistry import Registry
     from platformctl.settings import Settings
     from platformctl.topicrun import EtcdRun, Prepared
 
 
-# etcd.ROOT, without importing the etcd client for a run that never reads etcd.
-ROOT = "/platformctl/envs"
-
-
-def schema_defaults_key(env: str) -> str:
-    return f"{ROOT}/{env}/schema-defaults"
-
-
-def subjects_prefix(env: str) -> str:
-    return f"{ROOT}/{env}/subjects/"
-
-
-def subject_key(env: str, subject: str) -> str:
-    return f"{subjects_prefix(env)}{subject}"
-
-
 def applied_subjects_prefix(env: str) -> str:
-    return f"{ROOT}/{env}/applied-subjects/"
-
-
-# --- environment levels ------------------------------------------------------------------------------
-
-
-def parse_level_document(value: Any, key: str) -> str:
-    """A stored override (`{"compatibility": LEVEL}`): its level, or InputError naming the etcd key."""
-    if not isinstance(value, dict) or set(value) != {"compatibility"}:
-        raise InputError('must be {"compatibility": LEVEL}', path=key, field="compatibility")
-    problem = level_problem(value["compatibility"])
-    if problem:
-        raise InputError(problem, path=key, field="compatibility")
-    return str(value["compatibility"]).strip().upper()
-
-
-def levels_for(store: EtcdStore, env: str, subjects: Iterable[str]) -> dict[str, list[LevelLayer]]:
-    """Each subject's environment layers (schema-defaults, then its own entry). Two range reads."""
-    errors: list[InputError] = []
-    defaults = store.get(schema_defaults_key(env))
-    prefix = subjects_prefix(env)
-    own: dict[str, tuple[str, Source]] = {}
-    base: tuple[str, Source] | None = None
-    try:
-        if defaults is not None:
-            base = (parse_level_document(defaults.value, defaults.key), _source(defaults))
-    except InputError as e:
-        errors.append(e)
-    for entry in store.list(prefix):
-        try:
-            own[entry.key[len(prefix) :]] = (parse_level_document(entry.value, entry.key), _source(entry))
-        except InputError as e:
-            errors.append(e)
-    InputErrors.raise_if_any(errors)
-    return {s: [layer for layer in (base, own.get(s)) if layer is not None] for s in subjects}
-
-
-def _source(entry: etcd.Entry) -> Source:
-    return Source("etcd", entry.key, revision=entry.mod_revision)
+    return f"{schemalevels.ROOT}/{env}/applied-subjects/"
 
 
 # --- one run -----------------------------------------------------------------------------------------
@@ -134,7 +72,7 @@ def _plan(registry: Registry, decls: Sequence[SchemaDecl], run: EtcdRun | None, 
     from platformctl import schemaplan
 
     subjects = list(dict.fromkeys(d.subject for d in decls))
-    levels = levels_for(run.store, run.env, subjects) if run is not None else {}
+    levels = schemalevels.levels_for(run.store, run.env, subjects) if run is not None else {}
     with ui.status(f"reading {len(subjects)} subject(s) from the schema registry at {registry.url}"):
         return schemaplan.plan(decls, registry, levels, allow_incompatible=allow_incompatible)
 
@@ -231,6 +169,3 @@ def _record(s: Any, state: str, version: int | None = None, schema_id: int | Non
     if schema_id is not None:
         record["id"] = schema_id
     return record
-
-
-__all__ = ["LEVELS", "SchemaRun", "apply", "levels_for", "prepare", "raise_if_blocked"]

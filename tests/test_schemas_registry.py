@@ -196,7 +196,10 @@ def test_level_from_the_file_then_an_environment_override_with_provenance(
     assert record is not None and record.value["state"] == "applied" and record.value["version"] == 1
 
     key = f"/platformctl/envs/{etcd_env}/subjects/{sr_topic}-value"
-    revision = store.put(key, {"compatibility": "NONE"}, expect_revision=0)
+    assert cli("overrides", "set-level", f"{sr_topic}-value", "none", env=env).exit_code == 0
+    entry = store.get(key)
+    assert entry is not None and entry.value == {"compatibility": "NONE"}
+    revision = entry.mod_revision
     plan = cli("topics", "plan", str(conf), "-o", "json", env=env)
     assert plan.exit_code == 0, plan.stderr
     (subject,) = json.loads(plan.stdout)["schemas"]["subjects"]
