@@ -17,6 +17,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from platformctl import hints
 from platformctl.errors import PlatformError
 
 
@@ -206,6 +207,6 @@ def _classify(reason: str, image: str, doing: str) -> PlatformError:
     if "not found" in lowered or "manifest unknown" in lowered or "no such image" in lowered:
         return PlatformError(
             f"image not found: registry {registry} has no {image}: {reason}",
-            hint="check the pinned tag in platformctl.yaml (`platformctl images list` shows every image)",
+            hint=f"check the pinned tag in platformctl.yaml (`{hints.command('images list')}` shows every image)",
         )
     return PlatformError(f"cannot {doing}: {reason}")

@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from platformctl import render
+from platformctl import hints, render
 from platformctl.errors import PlatformError
 from platformctl.lifecycle import intended_context, target, uses_minikube
 
@@ -177,7 +177,7 @@ def _context_check(settings: Settings, minikube_running: bool) -> Check:
         note = "" if current == context else f" (kubeconfig's current context is {current!r}; not used)"
         return Check("kube context", True, f"{context!r} found{note}")
     if uses_minikube(settings) and not minikube_running:
-        return Check("kube context", True, f"{context!r} will be created by `platformctl up` (minikube start)")
+        return Check("kube context", True, f"{context!r} will be created by `{hints.command('up')}` (minikube start)")
     fix = f"`minikube update-context -p {context}`" if uses_minikube(settings) else "pass an existing --context"
     return Check("kube context", False, f"{context!r} ({origin}) not in kubeconfig {kube.kubeconfig_path()}", fix)
 

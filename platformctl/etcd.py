@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import etcd3gw
 from etcd3gw import exceptions as etcd_exceptions
 
+from platformctl import hints
 from platformctl.errors import InputError, PlatformError
 
 if TYPE_CHECKING:
@@ -246,7 +247,7 @@ class EtcdStore:
             raise PlatformError(f"etcd at {self.endpoint} failed: {detail}") from e
         raise PlatformError(
             f"etcd at {self.endpoint} {problem}",
-            hint="start the platform (`platformctl up`) or a port-forward to its etcd, check "
+            hint=f"start the platform (`{hints.command('up')}`) or a port-forward to its etcd, check "
             "--etcd-endpoint, or pass --no-overrides to use the files' values on purpose",
         ) from e
 
@@ -371,7 +372,7 @@ class EtcdStore:
         what = ", ".join(moved) or ", ".join(w.key for w in writes)
         raise ConflictError(
             f"etcd key changed by another writer while this command ran: {what}; nothing was written",
-            hint="look at the new value (`platformctl overrides get`) and run the command again",
+            hint=f"look at the new value (`{hints.command('overrides get')}`) and run the command again",
         )
 
     def put(self, key: str, value: Any, *, expect_revision: int) -> int:
@@ -517,6 +518,6 @@ def lock_lost(fence: Fence, current: Entry | None) -> LockLostError:
     return LockLostError(
         f"lost the lock on environment {fence.env!r}: its etcd lease expired (this run was paused, or could "
         f"not reach etcd, for longer than the lock's {fence.ttl} s TTL){now_held}",
-        hint="nothing more was written in this run's name; run `platformctl topics plan` to see where Kafka "
+        hint=f"nothing more was written in this run's name; run `{hints.command('topics plan')}` to see where Kafka "
         "and the records stand, then apply again",
     )

@@ -39,6 +39,21 @@ def remember(settings: Settings, config: Path | None) -> None:
     _flags[:] = flags
 
 
+def reference_topic_file() -> str:
+    """The reference topic file shipped with platformctl (`examples/twitter-topic.conf`), as a path that
+    works from here: relative when it is under the working directory (a checkout), else absolute (inside
+    the installed package)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "examples", here.parent / "examples"):
+        path = candidate / "twitter-topic.conf"
+        if path.is_file():
+            try:
+                return str(path.relative_to(Path.cwd()))
+            except ValueError:
+                return str(path)
+    return "examples/twitter-topic.conf"  # pragma: no cover  (an installation without its data)
+
+
 def command(rest: str) -> str:
     """`platformctl [the run's options] REST`; REST is written as it should be typed."""
     return " ".join(["platformctl", *(shlex.quote(f) for f in _flags), rest])

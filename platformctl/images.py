@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from platformctl import minikube
+from platformctl import hints, minikube
 from platformctl.errors import PlatformError
 
 if TYPE_CHECKING:
@@ -244,7 +244,7 @@ def offline_check(found: Iterable[ImageState]) -> None:
     if missing:
         raise PlatformError(
             f"offline, and {len(missing)} image(s) are missing from the minikube node: {', '.join(missing)}",
-            hint="run `platformctl images cache` once while online (images in the minikube cache also come "
+            hint=f"run `{hints.command('images cache')}` once while online (images in the minikube cache also come "
             "back with every `minikube start`)",
         )
 

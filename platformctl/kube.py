@@ -35,7 +35,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from platformctl import ui
+from platformctl import hints, ui
 from platformctl.errors import InputError, PlatformError, WrongTargetError
 from platformctl.render import MANAGER
 
@@ -174,9 +174,17 @@ def resolve_target(intended: str, *, origin: str) -> Target:
         raise WrongTargetError(
             f"kube context {intended!r} not found in {where} (have: {', '.join(names) or 'none'}){also}",
             field=origin,
-            hint="start the cluster with `platformctl up` (minikube) or pass --context with one of the names above",
+            hint=_missing_context_hint(origin, names),
         )
     return Target(context=intended, current=current)
+
+
+def _missing_context_hint(origin: str, names: list[str]) -> str:
+    if origin != "--context":
+        return f"start it with `{hints.command('up')}` (minikube), or use an existing cluster with --context NAME"
+    if names:
+        return "pass --context with one of the contexts listed"
+    return "this kubeconfig has no contexts: point KUBECONFIG at the one that has the cluster, or drop --context"
 
 
 def api_client(context: str) -> k8s_client.ApiClient:
@@ -317,8 +325,8 @@ class Cluster:
         if status == 409:
             return PlatformError(
                 f"conflict while {what}: {message}",
-                hint="another field manager changed fields platformctl declares; `platformctl up --force-conflicts` "
-                "takes them back",
+                hint="another field manager changed fields platformctl declares; "
+                f"`{hints.command('up --force-conflicts')}` takes them back",
             )
         if status == 422:
             return PlatformError(f"the API server refused {what}: {message}")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from platformctl import drift, readiness, ui
+from platformctl import drift, hints, readiness, ui
 from platformctl.errors import PlatformError, WrongTargetError
 from platformctl.kube import (
     EVENTS,
@@ -179,7 +179,7 @@ def _diagnosis(cluster: Cluster, namespace: str, state: readiness.WorkloadState)
     if problem.kind == "rejected":
         hint = "the pod spec does not pass the namespace's security policy; check the settings that change it"
     elif problem.kind == "image":
-        hint = "check the image tag in platformctl.yaml, or cache it with `platformctl images cache`"
+        hint = f"check the image tag in platformctl.yaml, or cache it with `{hints.command('images cache')}`"
     elif problem.kind == "unschedulable":
         hint = "give the cluster more memory/CPUs (minikube.memory, minikube.cpus) or lower the resources"
     return PlatformError(f"{state.name}: {problem.message}", hint=hint)
@@ -220,7 +220,7 @@ def wait_ready(
             waiting = "; ".join(f"{s.name}: {s.summary}" for s in states if not s.ready_now)
             raise PlatformError(
                 f"timed out after {timeout:g}s waiting for the platform to be ready ({waiting})",
-                hint="`platformctl status` shows where it stands; raise --timeout on a slow machine",
+                hint=f"`{hints.command('status')}` shows where it stands; raise --timeout on a slow machine",
             )
         sleep(min(delay, max(deadline - now, 0.0)))
         delay = min(delay * 2, POLL_MAX)

@@ -12,11 +12,12 @@ No Typer here: the CLI parses, calls these functions and prints.
 from __future__ import annotations
 
 import contextlib
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from platformctl import render, ui
+from platformctl import hints, render, ui
 from platformctl.errors import InputError, PlatformError
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def _minikube_version_guard(settings: Settings, running_version: str | None) -> 
             "platformctl does not recreate a cluster behind your back",
             field="minikube.kubernetes-version",
             hint=f"set minikube.kubernetes-version: {running_version} in platformctl.yaml, or "
-            f"`minikube delete -p {profile}` and run `platformctl up` again",
+            f"`minikube delete -p {profile}` and run `{hints.command('up')}` again",
         )
 
 
@@ -94,16 +95,8 @@ class Seeding:
             return f"topic-defaults of environment {env!r}: already present, left as they are"
         return (
             f"topic-defaults of environment {env!r}: skipped ({self.reason}); "
-            f"run `{seed_command(settings)}` once etcd is ready"
+            f"run `{hints.command('overrides seed')}` once etcd is ready"
         )
-
-
-def seed_command(settings: Settings) -> str:
-    """`platformctl overrides seed` with the flags that reach the same namespace and environment."""
-    flags = [f"--context {settings.context}"] if settings.context else []
-    flags += [f"-n {settings.namespace}"] if settings.namespace != "dev" else []
-    flags += [f"--env {settings.env}"] if settings.env != "dev" else []
-    return " ".join(["platformctl", *flags, "overrides seed"])
 
 
 @dataclass
@@ -367,15 +360,16 @@ def summary_table(run: UpRun) -> Any:
 
 
 def next_commands(settings: Settings, seeding: Seeding | None = None) -> str:
-    lines = ["next:", "  platformctl status"]
+    """What to run next, each command with this run's target options (`hints.command`)."""
+    lines = ["next:", f"  {hints.command('status')}"]
     if seeding is not None and seeding.outcome == "skipped":
-        lines.append(f"  {seed_command(settings)}   # once etcd is ready")
+        lines.append(f"  {hints.command('overrides seed')}   # once etcd is ready")
     for component in render.components(settings):
         for target, port in component.ports.items():
             if target in ("kafka-ui", "kafka"):
                 where = "localhost:9092 for Kafka clients" if target == "kafka" else f"http://127.0.0.1:{port}"
-                lines.append(f"  platformctl port-forward {target}   # then {where}")
-    lines.append("  platformctl topics apply examples/twitter-topic.conf")
+                lines.append(f"  {hints.command(f'port-forward {target}')}   # then {where}")
+    lines.append(f"  {hints.command('topics apply ' + shlex.quote(hints.reference_topic_file()))}")
     return "\n".join(lines)
 
 

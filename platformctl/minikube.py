@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from platformctl import ui
+from platformctl import hints, ui
 from platformctl.errors import PlatformError
 
 MINIKUBE = "minikube"
@@ -229,12 +229,12 @@ def require_running(name: str) -> Profile:
     if found is None:
         raise PlatformError(
             f"minikube profile {name!r} does not exist",
-            hint=f"start it with `platformctl up` (or `minikube start -p {name}`)",
+            hint=f"start it with `{hints.command('up')}` (or `minikube start -p {name}`)",
         )
     if not found.running:
         raise PlatformError(
             f"minikube profile {name!r} is not running (status: {found.status})",
-            hint=f"start it with `platformctl up` (or `minikube start -p {name}`)",
+            hint=f"start it with `{hints.command('up')}` (or `minikube start -p {name}`)",
         )
     return found
 

@@ -18,7 +18,7 @@ import urllib3
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
-from platformctl import kube
+from platformctl import hints, kube
 from platformctl.errors import PlatformError
 from platformctl.forward import Stream
 
@@ -64,7 +64,7 @@ def ready_pod(
         have = ", ".join(str(p.get("port")) for p in ports) or "none"
         raise PlatformError(
             f"service {namespace}/{name} has no port {service_port} (has: {have})",
-            hint="the Service differs from what platformctl renders; `platformctl up` converges it",
+            hint=f"the Service differs from what platformctl renders; `{hints.command('up')}` converges it",
         )
     candidates: dict[str, PodPort] = {}
     for piece in slices:
@@ -82,7 +82,8 @@ def ready_pod(
     if not candidates:
         raise PlatformError(
             f"service {namespace}/{name} has no ready pod",
-            hint="`platformctl status` shows which component is not ready; `platformctl up` waits for them",
+            hint=f"`{hints.command('status')}` shows which component is not ready; "
+            f"`{hints.command('up')}` waits for them",
         )
     if prefer in candidates:
         return candidates[prefer]
@@ -154,7 +155,7 @@ class ServiceOpener:
                 )
         except ApiException as e:
             if e.status == 404:
-                raise PlatformError(f"{where} not found", hint="run `platformctl up` first") from e
+                raise PlatformError(f"{where} not found", hint=f"run `{hints.command('up')}` first") from e
             raise PlatformError(f"cannot read {where}: {_reason(e)}") from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise PlatformError(f"cannot reach the API server to resolve {where}: {e}") from e

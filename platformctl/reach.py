@@ -21,7 +21,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from platformctl import ui
+from platformctl import hints, ui
 from platformctl.config import ENV_BOOTSTRAP_SERVER, ENV_ETCD_ENDPOINT, ENV_SCHEMA_REGISTRY, Override
 from platformctl.errors import InputError, WrongTargetError
 
@@ -116,7 +116,7 @@ def kafka_bootstrap(stack: contextlib.ExitStack, settings: Settings, platform: P
     platform = platform or locate(settings)
     if not platform.serves(settings, KAFKA):
         raise InputError(
-            f"no Kafka to talk to: give --bootstrap-server HOST:PORT, or run `platformctl up` "
+            f"no Kafka to talk to: give --bootstrap-server HOST:PORT, or run `{hints.command('up')}` "
             f"(no platform to forward to: {platform.absent or 'it has no Kafka Service'})",
             hint=f"or set {ENV_BOOTSTRAP_SERVER}, or kafka.bootstrap-server in platformctl.yaml",
         )
@@ -149,7 +149,7 @@ def etcd_store(stack: contextlib.ExitStack, settings: Settings) -> EtcdStore:
             f"no etcd endpoint configured, and no platform to forward to ({absent})",
             path="command line",
             field="--etcd-endpoint",
-            hint=f"run `platformctl up`, or pass --etcd-endpoint http://HOST:2379, set {ENV_ETCD_ENDPOINT}, or "
+            hint=f"run `{hints.command('up')}`, or pass --etcd-endpoint http://HOST:2379, set {ENV_ETCD_ENDPOINT}, or "
             "set etcd.endpoint in platformctl.yaml",
         )
     return EtcdStore(endpoint)

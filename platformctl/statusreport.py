@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from platformctl import render
+from platformctl import hints, render
 from platformctl.errors import PlatformError
 from platformctl.lifecycle import target, uses_minikube
 
@@ -62,7 +62,7 @@ def status(settings: Settings) -> dict[str, Any]:
             raise PlatformError(
                 f"minikube profile {settings.minikube.profile!r} is "
                 f"{'not created' if found is None else found.status.lower()}",
-                hint="`platformctl up` starts it",
+                hint=f"`{hints.command('up')}` starts it",
             )
     cluster = kube.Cluster.connect(target(settings))
     try:

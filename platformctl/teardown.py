@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from platformctl import render, ui
+from platformctl import hints, render, ui
 from platformctl.errors import InputError, PlatformError
 from platformctl.lifecycle import target, uses_minikube
 
@@ -79,7 +79,7 @@ def plan_down(settings: Settings, cluster_action: str | None) -> DownPlan:
             raise PlatformError(
                 f"minikube profile {settings.minikube.profile!r} is not running, so its objects cannot be deleted",
                 hint=f"start it with `minikube start -p {settings.minikube.profile}` first, or "
-                "`platformctl down --cluster delete` to remove the whole cluster",
+                f"`{hints.command('down --cluster delete')}` to remove the whole cluster",
             )
     plan.cluster = kube.Cluster.connect(target(settings))
     ns = settings.namespace

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from platformctl import ui
+from platformctl import hints, ui
 from platformctl.config import ENV_ETCD_ENDPOINT
 from platformctl.errors import InputError, PlatformError
 
@@ -150,7 +150,7 @@ def env_layers(
                 "needs the applied records in etcd (only topics platformctl applied may be deleted)",
                 path="command line",
                 field="--prune",
-                hint="give --etcd-endpoint (or run `platformctl up`) and drop --no-overrides",
+                hint=f"give --etcd-endpoint (or run `{hints.command('up')}`) and drop --no-overrides",
             )
         if options.no_overrides:
             ui.info(f"environment {env!r}: overrides not read (--no-overrides); the files' values apply")

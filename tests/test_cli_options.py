@@ -191,3 +191,24 @@ def test_no_arguments_shows_the_help(run_cli: RunCli) -> None:
     result = run_cli()
     assert result.exit_code == 2
     assert result.stderr.startswith("Usage: platformctl [OPTIONS] COMMAND [ARGS]...\n")
+
+
+# --- hints are runnable: they carry the options of this run -------------------------------------------
+
+
+def test_a_hint_carries_the_target_options(run_cli: RunCli) -> None:
+    Path("team.yaml").write_text("namespace: team\n")
+    result = run_cli("--context", "realk8s", "down", "--env", "qa", "--config", "team.yaml")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: --yes: refusing to delete without confirmation on a non-interactive terminal\n"
+        "hint: run `platformctl --config team.yaml --context realk8s -n team --env qa down --yes` to confirm\n"
+    )
+
+
+def test_a_missing_context_says_what_to_do_without_pointing_at_names_that_are_not_there(run_cli: RunCli) -> None:
+    result = run_cli("status", "--context", "realk8s")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "hint: this kubeconfig has no contexts: point KUBECONFIG at the one that has the cluster, or drop --context"
+    )

@@ -24,7 +24,7 @@ from platformctl import topicfile, topicspec
 from platformctl.errors import ExitCode, InputError
 from tests.conftest import RunCli
 
-TWITTER = (Path(__file__).parent / "data" / "twitter-topic.conf").read_text()
+TWITTER = (Path(__file__).parent.parent / "examples" / "twitter-topic.conf").read_text()
 VALID: dict[str, Any] = {
     "name": "twitter-topic",
     "partitions": 9,
@@ -228,7 +228,7 @@ def test_writers_round_trip_the_valid_topic(tmp_path: Path) -> None:
     conf, yml = tmp_path / "t.conf", tmp_path / "t.yaml"
     conf.write_text(hocon_topic(VALID))
     yml.write_text(yaml.safe_dump({"topic": VALID}))
-    for path in (conf, yml, Path(__file__).parent / "data" / "twitter-topic.conf"):
+    for path in (conf, yml, Path(__file__).parent.parent / "examples" / "twitter-topic.conf"):
         specs = check(path)
         assert specs is not None and len(specs) == 1
         assert specs[0].name == "twitter-topic"

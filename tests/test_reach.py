@@ -25,7 +25,7 @@ from tests.plugins.tansu import Tansu, free_port
 
 pytestmark = pytest.mark.fake_k8s
 
-TWITTER = Path(__file__).parent / "data" / "twitter-topic.conf"
+TWITTER = Path(__file__).parent.parent / "examples" / "twitter-topic.conf"
 
 
 @pytest.fixture(scope="module")

@@ -68,9 +68,7 @@ def test_hocon_line_scanner_follows_lists_quotes_and_comments() -> None:
 
 
 def test_reference_example_and_directories(tmp_path: Path) -> None:
-    example = Path("/work/shared/examples/twitter-topic.conf")
-    if not example.exists():
-        pytest.skip("reference example not present")
+    example = Path(__file__).parent.parent / "examples" / "twitter-topic.conf"
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "twitter-topic.conf").write_text(example.read_text())
     (tmp_path / "more.yml").write_text("topic: {name: other, partitions: 1, replication-factor: 1}\n")

@@ -2,7 +2,7 @@
 
 Covers the precedence file < topic-defaults < topics/<topic> < --set, provenance in text and JSON plans,
 the environment lock around apply, the applied records, and the refusal to touch Kafka when etcd is
-expected but unreachable. The acceptance case is the reference `twitter-topic.conf` (tests/data).
+expected but unreachable. The acceptance case is the reference `examples/twitter-topic.conf`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.conftest import RunCli
 from tests.plugins.etcd import EtcdServer, free_port
 from tests.plugins.tansu import KafkaCalls, Tansu
 
-TWITTER = Path(__file__).parent / "data" / "twitter-topic.conf"
+TWITTER = Path(__file__).parent.parent / "examples" / "twitter-topic.conf"
 
 
 @pytest.fixture

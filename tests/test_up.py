@@ -79,8 +79,17 @@ def test_first_up_creates_everything_with_server_side_apply(
     assert all(r.query == {"fieldManager": "platformctl"} for r in patches), "force only when asked"
     ns = fake_kube.get("Namespace", None, "dev")
     assert ns is not None and ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert "created (" in out and "next:" in out
-    assert "platformctl port-forward kafka-ui" in out
+    assert "created (" in out
+    # Every suggestion carries the context this run was given, and names a file that exists.
+    example = Path(__file__).resolve().parent.parent / "examples" / "twitter-topic.conf"
+    assert out.endswith(
+        "next:\n"
+        "  platformctl --context lab status\n"
+        "  platformctl --context lab overrides seed   # once etcd is ready\n"
+        "  platformctl --context lab port-forward kafka   # then localhost:9092 for Kafka clients\n"
+        "  platformctl --context lab port-forward kafka-ui   # then http://127.0.0.1:8080\n"
+        f"  platformctl --context lab topics apply {example}\n"
+    )
 
 
 def test_second_up_sends_no_write_and_changes_no_resource_version(

@@ -76,15 +76,16 @@ def down(
     ] = 300.0,
 ) -> None:
     """Delete everything `up` created (by label, cluster-scoped objects too) and wait until it is gone."""
-    from platformctl import config, teardown
+    from platformctl import config, hints, teardown
 
+    # Settings first: the hint below must name the same cluster and namespace (`hints.command`).
+    settings = config.settings(base.options(ctx))
     if not yes and not base.interactive():
         raise InputError(
             "refusing to delete without confirmation on a non-interactive terminal",
             field="--yes",
-            hint="run `platformctl down --yes` to confirm",
+            hint=f"run `{hints.command('down --yes')}` to confirm",
         )
-    settings = config.settings(base.options(ctx))
     plan = teardown.plan_down(settings, cluster.value if cluster else None)
     if plan.empty:
         if plan.cluster is not None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from platformctl import ui
+from platformctl import hints, ui
 from platformctl.commands import base
 from platformctl.commands.base import EtcdEndpointOption, OutputFormat, OutputOption
 from platformctl.config import ENV_OUTPUT
@@ -131,7 +131,7 @@ def overrides_get(
         where = f"{target.label()} ({target.key(settings.env)})"
         raise PlatformError(
             f"environment {settings.env!r} has no overrides for {where}",
-            hint="`platformctl overrides list` shows what is set",
+            hint=f"`{hints.command('overrides list')}` shows what is set",
         )
     values = {k: v for k, v in stored.values.items() if not keys or k in keys}
     missing = [k for k in keys if k not in stored.values]

@@ -360,6 +360,6 @@ def _relock(ctx: typer.Context, prepared: Prepared, *, replan: bool = False) -> 
         raise PlatformError(
             "the plan changed since it was shown (the environment's overrides or the topics changed "
             "meanwhile); nothing applied",
-            hint="review `platformctl topics plan` and run again",
+            hint=f"review `{hints.command('topics plan')}` and run again",
         )
     return prepared
