@@ -164,7 +164,7 @@ def schema_registry_url(stack: contextlib.ExitStack, settings: Settings, platfor
     if not platform.serves(settings, SCHEMA_REGISTRY):
         raise InputError(
             "the topic files declare schemas, but there is no Schema Registry to talk to: give "
-            f"--schema-registry URL, or run `platformctl up` "
+            f"--schema-registry URL, or run `{hints.command('up')}` "
             f"(no platform to forward to: {platform.absent or 'it has no Schema Registry Service'})",
             hint=f"or set {ENV_SCHEMA_REGISTRY}, or schema-registry.url in platformctl.yaml",
         )

@@ -65,6 +65,19 @@ class _BoundaryGroup(PlatformGroup):
     ) -> Any:
         ui.reset()  # the streams of this run (tests swap sys.stdout/sys.stderr between runs)
         hints.reset()
+        try:
+            return self._main(args, prog_name, complete_var, standalone_mode, **extra)
+        finally:
+            hints.reset()  # one run's options never leak into what another (in the same process) suggests
+
+    def _main(
+        self,
+        args: Sequence[str] | None,
+        prog_name: str | None,
+        complete_var: str | None,
+        standalone_mode: bool,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
