@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TypeVar
 from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+from platformctl import hints
 from platformctl.errors import InputError, PlatformError
 
 T = TypeVar("T")
@@ -77,7 +78,7 @@ class Registry:
             raise PlatformError(f"schema registry at {self.url} failed {what}: {detail}") from e
         raise PlatformError(
             f"schema registry at {self.url} is unreachable ({type(e).__name__}: {e})",
-            hint="check --schema-registry, or start the platform (`platformctl up`)",
+            hint=f"check --schema-registry, or start the platform (`{hints.command('up')}`)",
         ) from e
 
     @staticmethod
