@@ -25,6 +25,8 @@ REQUIRED_ARGS: dict[str, list[str]] = {
     "overrides get": ["t"],
     "overrides unset": ["t", "retention.ms"],
     "overrides import": ["o.yaml", "--yes"],
+    "overrides set-level": ["t-value", "BACKWARD"],
+    "overrides unset-level": ["t-value"],
 }
 
 GLOBAL_OPTIONS_HELP = """\
