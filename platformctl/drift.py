@@ -173,11 +173,15 @@ def _without_volatile(obj: dict[str, Any]) -> dict[str, Any]:
     meta = dict(obj.get("metadata") or {})
     for key in ("resourceVersion", "generation"):
         meta.pop(key, None)
-    meta["managedFields"] = [
-        {k: v for k, v in entry.items() if k != "time"} for entry in meta.get("managedFields") or []
-    ]
     # `status` belongs to the controllers and moves on its own (pods becoming ready between the read and
-    # the dry-run); an apply never writes it, so it must not make a re-run write.
+    # the dry-run); an apply never writes it, so it must not make a re-run write. Nor may the managedFields
+    # entry of whoever wrote it: a real API server's ValidatingAdmissionPolicy type checker writes the
+    # policy's status (a new `status` entry) a moment after every apply.
+    meta["managedFields"] = [
+        {k: v for k, v in entry.items() if k != "time"}
+        for entry in meta.get("managedFields") or []
+        if entry.get("subresource") != "status"
+    ]
     return {key: value for key, value in {**obj, "metadata": meta}.items() if key != "status"}
 
 

@@ -94,16 +94,23 @@ def workload_ready(obj: dict[str, Any]) -> tuple[bool, int, int, str]:
     generation = (obj.get("metadata") or {}).get("generation", 0)
     if int(status.get("observedGeneration") or 0) < int(generation or 0):
         return False, desired, ready, "controller has not seen the latest spec"
+    # The rules of `kubectl rollout status` (kubectl/pkg/polymorphichelpers/rollout_status.go): a rollout is
+    # done when every replica runs the new spec and no old one is left. Counting ready replicas alone says
+    # "ready" while a Deployment's old pod still serves and its new one crash-loops.
     updated = int(status.get("updatedReplicas") or 0)
-    if obj.get("kind") == "StatefulSet" or "currentRevision" in status or "updateRevision" in status:
-        rolled = status.get("updateRevision") in (None, status.get("currentRevision")) or updated >= desired
-    else:
-        rolled = updated >= desired
     available = int(status.get("availableReplicas", ready) or 0)
+    if obj.get("kind") == "StatefulSet":
+        rolled = updated >= desired or status.get("updateRevision") in (None, status.get("currentRevision"))
+        old = 0 if rolled else desired - updated
+    else:
+        old = max(int(status.get("replicas", updated) or 0) - updated, 0)
+        rolled = updated >= desired and old == 0
     if ready >= desired and available >= desired and rolled:
         return True, desired, ready, ""
-    if not rolled:
+    if not rolled and updated < desired:
         return False, desired, ready, f"rolling out ({updated}/{desired} updated)"
+    if not rolled:
+        return False, desired, ready, f"rolling out ({old} old replica(s) pending termination)"
     return False, desired, ready, f"{ready}/{desired} ready"
 
 
@@ -186,12 +193,23 @@ def assess(
             state.problem = problem
             return state
 
-    if len(mine) < state.desired:
+    # During a rollout the old ReplicaSet's pods still run: only pods of the current controllers count
+    # (a pod without owners, created by hand, counts as the workload's).
+    current_uids = {uid for uid in controllers.values() if uid}
+    current = [
+        p
+        for p in mine
+        if not (p.get("metadata") or {}).get("ownerReferences") or any(_owned_by(p, uid) for uid in current_uids)
+    ]
+    if len(current) < state.desired:
         # Pods missing: was their creation refused? The newest FailedCreate of our controllers says.
         refused = [e for e in events if _refused_by(e, controllers)]
         if refused:
             newest = max(refused, key=_event_time)
-            state.problem = Problem("rejected", f"pods refused: {newest.get('message') or newest.get('note')}")
+            # The event recorder folds repeats into one event prefixed "(combined from similar events): ".
+            message = str(newest.get("message") or newest.get("note") or "")
+            message = message.removeprefix("(combined from similar events): ")
+            state.problem = Problem("rejected", f"pods refused: {message}")
             return state
         if not mine:
             state.waiting = "no pods yet"

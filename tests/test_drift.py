@@ -124,3 +124,21 @@ def test_a_moving_status_is_not_a_difference() -> None:
     later = {**live, "status": {"readyReplicas": 1}}
     assert drift.same_object(later, live)
     assert not drift.same_object({**later, "spec": {"replicas": 2}}, live)
+
+
+def test_a_status_writer_appearing_in_managed_fields_is_not_a_difference() -> None:
+    # A real API server writes a ValidatingAdmissionPolicy's status (type checking) just after each apply:
+    # between platformctl's read and its dry-run a `status` managedFields entry appears.
+    apply = {"manager": "platformctl", "operation": "Apply", "fieldsV1": {"f:spec": {}}, "time": "t1"}
+    status = {
+        "manager": "kube-apiserver",
+        "operation": "Update",
+        "subresource": "status",
+        "fieldsV1": {"f:status": {"f:typeChecking": {}}},
+        "time": "t2",
+    }
+    live = {"kind": "ValidatingAdmissionPolicy", "metadata": {"name": "p", "managedFields": [apply]}, "spec": {}}
+    later = {**live, "metadata": {"name": "p", "managedFields": [apply, status]}, "status": {"typeChecking": {}}}
+    assert drift.same_object(later, live)
+    other = {**status, "manager": "kubectl-edit", "subresource": None, "fieldsV1": {"f:spec": {"f:x": {}}}}
+    assert not drift.same_object({**live, "metadata": {"name": "p", "managedFields": [apply, other]}}, live)

@@ -146,3 +146,22 @@ def test_not_observed_yet_is_not_ready() -> None:
     sts["metadata"]["generation"] = 2
     ready, *_ = readiness.workload_ready(sts)
     assert not ready
+
+
+def deployment(**status: Any) -> dict[str, Any]:
+    return {
+        "kind": "Deployment",
+        "metadata": {"name": "kafka-ui", "uid": "d-1", "generation": 2},
+        "spec": {"replicas": 1, "selector": SELECTOR},
+        "status": {"observedGeneration": 2, **status},
+    }
+
+
+def test_a_deployment_whose_old_pod_still_serves_is_not_ready() -> None:
+    # What a real API server reports while the new ReplicaSet's pod crash-loops and the old one runs on.
+    rolling = deployment(replicas=2, updatedReplicas=1, readyReplicas=1, availableReplicas=1, unavailableReplicas=1)
+    assert readiness.workload_ready(rolling) == (False, 1, 1, "rolling out (1 old replica(s) pending termination)")
+    done = deployment(replicas=1, updatedReplicas=1, readyReplicas=1, availableReplicas=1)
+    assert readiness.workload_ready(done) == (True, 1, 1, "")
+    not_updated = deployment(replicas=1, updatedReplicas=0, readyReplicas=1, availableReplicas=1)
+    assert readiness.workload_ready(not_updated) == (False, 1, 1, "rolling out (0/1 updated)")

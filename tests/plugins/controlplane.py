@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,8 @@ import yaml
 
 from tests import components
 from tests.plugins import kube_pki
-from tests.plugins.etcd import EtcdServer, free_port
+from tests.plugins.etcd import EtcdServer, die_with_parent, free_port
+from tests.plugins.podnetwork import PodNetwork
 
 NODE = "minikube"
 NODE_CAPACITY = {"cpu": "2", "memory": "8Gi", "pods": "110", "ephemeral-storage": "20Gi"}
@@ -36,6 +38,8 @@ FAIL_ANNOTATION = "kwok.platformctl.test/fail"
 ADVERTISE_ADDRESS = "192.0.2.1"  # TEST-NET-1 (RFC 5737): never routed, so nothing connects there
 SERVICE_CIDR = "10.96.0.0/16"
 STAGES = Path(__file__).with_name("kwok") / "stages.yaml"
+# The group of every test user: the audit policy records their requests, and only theirs.
+TEST_GROUP = "platformctl-test"
 START_TIMEOUT = 180.0
 
 
@@ -52,7 +56,9 @@ class Process:
 
     def start(self) -> None:
         with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.popen = subprocess.Popen(
+                self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
+            )
 
     def check(self) -> None:
         if self.popen is not None and self.popen.poll() is not None:
@@ -83,12 +89,65 @@ class Process:
         self.popen = None
 
 
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One request as the API server's audit log recorded it."""
+
+    user: str
+    verb: str
+    uri: str
+    code: int
+    resource: str | None
+    namespace: str | None
+    name: str | None
+
+    @classmethod
+    def of(cls, event: dict[str, Any]) -> AuditEvent:
+        ref = event.get("objectRef") or {}
+        return cls(
+            user=str((event.get("user") or {}).get("username")),
+            verb=str(event.get("verb")),
+            uri=str(event.get("requestURI")),
+            code=int((event.get("responseStatus") or {}).get("code") or 0),
+            resource=ref.get("resource"),
+            namespace=ref.get("namespace"),
+            name=ref.get("name"),
+        )
+
+    @property
+    def dry_run(self) -> bool:
+        return "dryRun=All" in self.uri
+
+    @property
+    def is_write(self) -> bool:
+        """A request that may change what is stored (a dry run never does)."""
+        return self.verb in WRITE_VERBS and not self.dry_run
+
+
+def container_ports() -> set[int]:
+    """Every container port the platform renders (both Kafka flavors): the pod network's relays."""
+    from platformctl import render
+    from platformctl.settings import KafkaSettings, Settings
+
+    ports: set[int] = set()
+    for settings in (Settings(), Settings(kafka=KafkaSettings(flavor="fast-data-dev"))):
+        for doc in render.render(settings, render.KubeVersion(1, 36)).documents:
+            pod = ((doc.get("spec") or {}).get("template") or {}).get("spec") or {}
+            for container in [*(pod.get("containers") or []), *(pod.get("initContainers") or [])]:
+                ports.update(int(p["containerPort"]) for p in container.get("ports") or [])
+    return ports
+
+
 @dataclass
 class ControlPlane:
     directory: Path
     etcd: EtcdServer | None = None
     port: int = field(default_factory=free_port)
     kwok_port: int = field(default_factory=free_port)
+    network: PodNetwork | None = None
     processes: list[Process] = field(default_factory=list)
     startup: dict[str, float] = field(default_factory=dict)
 
@@ -99,6 +158,10 @@ class ControlPlane:
     @property
     def pki(self) -> Path:
         return self.directory / "pki"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.directory / "audit.log"
 
     @property
     def logs(self) -> Path:
@@ -125,12 +188,13 @@ class ControlPlane:
                           "kubernetes.default.svc.cluster.local"),
             server_ips=("127.0.0.1", "10.96.0.1", ADVERTISE_ADDRESS),
         )  # fmt: skip
-        kubelet_client = ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", organization="kubeadm")
+        kubelet_client = ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client")
         kwok_serving = ca.issue(
             "kwok", f"system:node:{NODE}", server_names=(NODE, "localhost"), server_ips=("127.0.0.1",)
         )
         sa = kube_pki.service_account_keys(self.pki)
-        self.admin = ca.issue("admin", "kubernetes-admin", organization="system:masters")
+        self.admin = ca.issue("admin", "kubernetes-admin", groups=("system:masters",))
+        self._authority = ca
         self.ca = ca.ca
         self.startup["certificates"] = time.monotonic() - started
 
@@ -151,6 +215,8 @@ class ControlPlane:
             "--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
             f"--kubelet-client-certificate={kubelet_client.cert}", f"--kubelet-client-key={kubelet_client.key}",
             f"--kubelet-certificate-authority={ca.ca.cert}", "--kubelet-preferred-address-types=InternalIP",
+            f"--audit-policy-file={self._audit_policy()}", f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json", "--audit-log-mode=blocking",
             "--profiling=false", "--v=1",
         ])  # fmt: skip
         self._wait("the API server to be ready", lambda: self._ready("/readyz"), apiserver)
@@ -177,10 +243,11 @@ class ControlPlane:
         self._create_storage_class()
         for path in (self.logs, self.previous_logs):
             path.touch()
+        self.network = PodNetwork(container_ports())
         self._spawn("kwok", [
             str(kwok),
             f"--kubeconfig={self._component_kubeconfig('kwok', self.admin)}",
-            f"--config={STAGES}", f"--config={self._kwok_logs_config()}",
+            f"--config={STAGES}", f"--config={self._kwok_config()}",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--node-ip=127.0.0.1", f"--node-port={self.kwok_port}", f"--server-address=127.0.0.1:{self.kwok_port}",
             f"--tls-cert-file={kwok_serving.cert}", f"--tls-private-key-file={kwok_serving.key}",
@@ -195,6 +262,8 @@ class ControlPlane:
             process.stop()
         if self.etcd is not None:
             self.etcd.stop()
+        if self.network is not None:
+            self.network.close()
 
     def memory_mib(self) -> dict[str, float]:
         """Resident memory of each process now (MiB)."""
@@ -259,13 +328,38 @@ class ControlPlane:
             "volumeBindingMode": "Immediate",
         })  # fmt: skip
 
-    def _kwok_logs_config(self) -> Path:
-        path = self.directory / "kwok-logs.yaml"
+    def _kwok_config(self) -> Path:
+        """Where kwok, as the kubelet, finds containers' logs and each container port's relay."""
+        assert self.network is not None
+        forwards = [
+            {"ports": [port], "target": {"address": "127.0.0.1", "port": relay}}
+            for port, relay in self.network.relays.items()
+        ]
+        path = self.directory / "kwok.yaml"
+        path.write_text(yaml.safe_dump_all([
+            {
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": "ClusterLogs",
+                "metadata": {"name": "every-container"},
+                "spec": {"logs": [{"logsFile": str(self.logs), "previousLogsFile": str(self.previous_logs)}]},
+            },
+            {
+                "apiVersion": "kwok.x-k8s.io/v1alpha1",
+                "kind": "ClusterPortForward",
+                "metadata": {"name": "pod-network"},
+                "spec": {"forwards": forwards},
+            },
+        ]))  # fmt: skip
+        return path
+
+    def _audit_policy(self) -> Path:
+        """Every request of a test user (group `platformctl-test`) at Metadata level; nothing else."""
+        path = self.pki / "audit-policy.yaml"
         path.write_text(yaml.safe_dump({
-            "apiVersion": "kwok.x-k8s.io/v1alpha1",
-            "kind": "ClusterLogs",
-            "metadata": {"name": "every-container"},
-            "spec": {"logs": [{"logsFile": str(self.logs), "previousLogsFile": str(self.previous_logs)}]},
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived", "ResponseStarted"],
+            "rules": [{"level": "Metadata", "userGroups": [TEST_GROUP]}, {"level": "None"}],
         }))  # fmt: skip
         return path
 
@@ -301,11 +395,19 @@ class ControlPlane:
         return path
 
     def request(
-        self, method: str, path: str, body: Any = None, *, content_type: str = "application/json", raw: bool = False
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        raw: bool = False,
+        as_user: kube_pki.KeyPair | None = None,
     ) -> tuple[int, Any]:
-        """One request as the cluster admin: (status, parsed JSON body, or bytes with raw=True)."""
+        """One request as the cluster admin (or `as_user`): (status, parsed JSON body, or bytes with raw=True)."""
         context = ssl.create_default_context(cafile=str(self.ca.cert))
-        context.load_cert_chain(str(self.admin.cert), str(self.admin.key))
+        who = as_user or self.admin
+        context.load_cert_chain(str(who.cert), str(who.key))
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         request = urllib.request.Request(self.server + path, data=data, method=method)
         request.add_header("Accept", "application/json")
@@ -326,6 +428,37 @@ class ControlPlane:
         if not 200 <= status < 300:
             raise ControlPlaneError(f"{method} {path} -> {status}: {payload}")
         return payload
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+        """Poll (with backoff) until `condition()` holds: for what the API server or controllers do later."""
+        deadline, delay = time.monotonic() + timeout, 0.05
+        while not condition():
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(f"timed out after {timeout:g}s waiting for {condition}")
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def user(self, name: str) -> kube_pki.KeyPair:
+        """A client certificate for a cluster-admin user of this name whose requests the audit log records."""
+        return self._authority.issue(f"user-{name}", name, groups=("system:masters", TEST_GROUP))
+
+    def audit(self, user: kube_pki.KeyPair, name: str) -> list[AuditEvent]:
+        """Every request `name` (a `user`) has sent so far, in the order the API server finished them.
+
+        The log is written as requests complete; a request of our own as that user, found in the log,
+        marks the end of what came before it.
+        """
+        marker = f"/version?audit-marker={uuid.uuid4().hex}"
+        self.request("GET", marker, as_user=user)
+        deadline = time.monotonic() + 30
+        while True:
+            events = [AuditEvent.of(json.loads(line)) for line in self.audit_log.read_text().splitlines() if line]
+            mine = [e for e in events if e.user == name]
+            if any(e.uri == marker for e in mine):
+                return [e for e in mine if not e.uri.startswith("/version?audit-marker=")]
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(f"the audit log {self.audit_log} never recorded {marker}")
+            time.sleep(0.05)
 
     def fail(self, namespace: str, kind: str, name: str, mode: str) -> None:
         """Make the pods of a Deployment/StatefulSet fail (`image-pull` or `crash-loop`) from now on.

@@ -30,6 +30,14 @@ def etcd_binary() -> Path:
     return components.require("etcd") / "bin" / "etcd"
 
 
+def die_with_parent() -> None:
+    """In the child before exec: the kernel sends it SIGTERM when the test process dies, even by SIGKILL,
+    so a killed pytest (a CI timeout) leaves no server behind (prctl PR_SET_PDEATHSIG, Linux)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -65,7 +73,9 @@ class EtcdServer:
             "--log-level", "warn",
         ]  # fmt: skip
         with (self.data_dir.parent / "etcd.log").open("ab") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
+            )
         self._wait_ready()
 
     def _wait_ready(self) -> None:

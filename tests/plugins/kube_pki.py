@@ -29,10 +29,10 @@ def _write_key(key: PrivateKey, path: Path) -> None:
     path.chmod(0o600)
 
 
-def _name(common_name: str, organization: str | None = None) -> x509.Name:
+def _name(common_name: str, groups: tuple[str, ...] = ()) -> x509.Name:
+    """CN is the user name the API server sees, each O one of its groups."""
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    if organization:
-        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    attributes += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, group) for group in groups]
     return x509.Name(attributes)
 
 
@@ -78,11 +78,11 @@ class Authority:
         stem: str,
         common_name: str,
         *,
-        organization: str | None = None,
+        groups: tuple[str, ...] = (),
         server_names: tuple[str, ...] = (),
         server_ips: tuple[str, ...] = (),
     ) -> KeyPair:
-        """A certificate for a client (no names) or a server (DNS names and IP addresses)."""
+        """A certificate for a client (user `common_name` in `groups`) or a server (DNS names and IP addresses)."""
         key = ec.generate_private_key(ec.SECP256R1())
         server = bool(server_names or server_ips)
         usage = (
@@ -92,7 +92,7 @@ class Authority:
         )
         builder = (
             x509.CertificateBuilder()
-            .subject_name(_name(common_name, organization))
+            .subject_name(_name(common_name, groups))
             .issuer_name(self._cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())

@@ -15,8 +15,10 @@ on 127.0.0.1 and a free port, with certificates and keys generated for the sessi
 - kwok standing in for the kubelet: it keeps one node, `minikube` (2 CPUs, 8 GiB, like `minikube start
   --cpus=2 --memory=8192`), Ready with its lease in kube-node-lease renewed, moves pods bound to it to
   Running/Ready with pod IPs, deletes pods being deleted, and serves the kubelet API the API server proxies
-  `pods/log` to (every container's log is the file `ControlPlane.logs`, `ControlPlane.previous_logs` for
-  `--previous`). Its stages are tests/plugins/kwok/stages.yaml.
+  `pods/log` and `pods/portforward` to: every container's log is the file `ControlPlane.logs`
+  (`ControlPlane.previous_logs` for `--previous`), and a port-forward to container port P reaches whatever
+  the test routed P to (`RealCluster.route(2379, etcd_port)`, tests/plugins/podnetwork.py). Its stages are
+  tests/plugins/kwok/stages.yaml.
 
 Making a pod fail (kwok stages; the scheduler's own verdicts need nothing special):
 - image pull error: an image under `registry.invalid/` (`MISSING_IMAGE_REGISTRY`), for example through
@@ -31,14 +33,18 @@ and `ControlPlane.add_persistent_volumes(n, capacity)` makes PersistentVolumes o
 PersistentVolume controller to bind PersistentVolumeClaims to; without one a claim stays Pending.
 
 What it does NOT model: containers (nothing runs: no probes, no exit codes but the stages' above, no
-`exec`, no port-forward streams), kube-proxy and DNS (Service IPs lead nowhere), volume mounts, resource
-usage, node pressure; kwok sets every pod Ready at once.
+`exec`; a port-forward reaches the routed server whichever pod it was for), kube-proxy and DNS (Service
+IPs lead nowhere), volume mounts, resource usage, node pressure; kwok sets every pod Ready at once.
 
 Fixtures:
 - `control_plane` (session): the running `ControlPlane` (`.api(...)` is an admin JSON request helper);
-- `real_cluster` (function): `$KUBECONFIG` with the admin context `lab`, and a fresh namespace name for the
-  test (`.namespace`, `.args` = `--context lab --namespace NS`); anything labelled with that instance is
-  deleted after the test without waiting. A test using either must be marked `kube_real`.
+- `real_cluster` (function): `$KUBECONFIG` with the context `lab` for a cluster-admin user of the test's
+  own, a fresh namespace name (`.namespace`) and environment (`.env`; `.args` = `--context lab --namespace NS
+  --env ENV`); port-forwards to container port 2379 reach the session etcd (`.etcd`). The API
+  server's audit log records every request that user sends: `.requests()` and `.writes()` are what the
+  commands under test sent, as `fake_kube.requests` was for the fake. After the test, its namespace and
+  anything labelled with that instance are deleted without waiting, and the pod network's routes cleared.
+A test using either must be marked `kube_real` (collection fails otherwise, and for the reverse).
 
 Start time and memory are printed in the terminal summary (`-rA` not needed) and kept in
 `ControlPlane.startup`; every process's log stays in `ControlPlane.directory` and is named on failure.
@@ -54,9 +60,11 @@ from typing import Any
 
 import pytest
 
-from tests.plugins.controlplane import FAIL_ANNOTATION, MISSING_IMAGE_REGISTRY, NODE, ControlPlane
+from tests.plugins import kube_pki
+from tests.plugins.controlplane import FAIL_ANNOTATION, MISSING_IMAGE_REGISTRY, NODE, AuditEvent, ControlPlane
+from tests.plugins.etcd import EtcdServer
 
-__all__ = ["FAIL_ANNOTATION", "MISSING_IMAGE_REGISTRY", "NODE", "ControlPlane", "RealCluster"]
+__all__ = ["FAIL_ANNOTATION", "MISSING_IMAGE_REGISTRY", "NODE", "AuditEvent", "ControlPlane", "RealCluster"]
 
 
 @dataclass(frozen=True)
@@ -66,11 +74,36 @@ class RealCluster:
     plane: ControlPlane
     kubeconfig: Path
     namespace: str
+    user: str
+    credentials: kube_pki.KeyPair
+    env: str
+    etcd: EtcdServer
     context: str = "lab"
 
     @property
     def args(self) -> tuple[str, ...]:
-        return ("--context", self.context, "--namespace", self.namespace)
+        return ("--context", self.context, "--namespace", self.namespace, "--env", self.env)
+
+    def requests(self) -> list[AuditEvent]:
+        """Every request the test's user has sent so far (the API server's audit log)."""
+        return self.plane.audit(self.credentials, self.user)
+
+    def writes(self) -> list[AuditEvent]:
+        """The requests that could change what is stored (dry runs excluded)."""
+        return [e for e in self.requests() if e.is_write]
+
+    def route(self, container_port: int, local_port: int) -> None:
+        """Port-forwards to container port `container_port` of any pod reach 127.0.0.1:`local_port`."""
+        assert self.plane.network is not None
+        self.plane.network.route(container_port, local_port)
+
+    def get(self, path: str) -> Any:
+        """An admin GET (not recorded as the test user's); None when the object does not exist."""
+        status, body = self.plane.request("GET", path)
+        if status == 404:
+            return None
+        assert status == 200, (path, status, body)
+        return body
 
 
 _PLANE: list[ControlPlane] = []
@@ -89,14 +122,31 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
 
 
 @pytest.fixture
-def real_cluster(control_plane: ControlPlane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RealCluster]:
+def real_cluster(
+    control_plane: ControlPlane,
+    etcd_server: EtcdServer,
+    etcd_env: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[RealCluster]:
     namespace = f"t-{uuid.uuid4().hex[:10]}"
-    kubeconfig = control_plane.write_kubeconfig(tmp_path / "kubeconfig")
+    user = f"test-{namespace}"
+    credentials = control_plane.user(user)
+    kubeconfig = control_plane.write_kubeconfig(tmp_path / "kubeconfig", {"lab": credentials})
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    if etcd_server.process is None:
+        etcd_server.start()  # a fault test left it down
+    # The platform's etcd pod "listens" with the session etcd (a fresh environment per test, `--env`).
+    assert control_plane.network is not None
+    control_plane.network.route(2379, etcd_server.client_port)
     try:
-        yield RealCluster(control_plane, kubeconfig, namespace)
+        yield RealCluster(control_plane, kubeconfig, namespace, user, credentials, etcd_env, etcd_server)
     finally:
         control_plane.delete_instance(namespace)
+        if control_plane.network is not None:
+            control_plane.network.clear()
+        for log in (control_plane.logs, control_plane.previous_logs):
+            log.write_text("")
 
 
 _FIXTURES = {"control_plane", "real_cluster"}
@@ -111,7 +161,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             why = (
                 "uses the real control plane but is not marked kube_real"
                 if uses
-                else ("is marked kube_real but does not use the control plane (fixture control_plane or real_cluster)")
+                else "is marked kube_real but does not use the control plane (fixture control_plane or real_cluster)"
             )
             raise pytest.UsageError(f"{item.nodeid} {why}")
 
