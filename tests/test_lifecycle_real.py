@@ -224,7 +224,7 @@ def test_an_image_that_cannot_be_pulled_fails_fast(run_cli: RunCli, real_cluster
     )
     assert code == 1
     assert error_line(err).startswith(f"error: fluentd: image '{image}' cannot be pulled (ErrImagePull)")
-    assert "platformctl images cache" in err
+    assert "images cache`" in err
 
 
 def test_a_crash_loop_shows_the_containers_last_log_lines(run_cli: RunCli, real_cluster: RealCluster) -> None:
