@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from platformctl.errors import InputError, PlatformError
 from platformctl.schemaspec import SchemaDecl
 
 if TYPE_CHECKING:
-    from platformctl.schemaplan import SchemaApplied, SchemaPlan
+    from platformctl.schemaplan import SchemaApplied, SchemaPlan, SubjectPlan
     from platformctl.schemaregistry import Registry
     from platformctl.settings import Settings
     from platformctl.topicrun import EtcdRun, Prepared
@@ -44,6 +44,7 @@ class SchemaRun:
     plan: SchemaPlan
     decls: tuple[SchemaDecl, ...]
     allow_incompatible: bool
+    records: dict[str, tuple[str, int]]  # subject -> (state, mod_revision) of its record in etcd
 
 
 def declarations(prepared: Prepared) -> list[SchemaDecl]:
@@ -63,9 +64,8 @@ def prepare(
     url = reach.schema_registry_url(stack, settings)
     registry = Registry(url)
     stack.callback(registry.close)
-    return SchemaRun(
-        registry, _plan(registry, decls, prepared.etcd, allow_incompatible), tuple(decls), allow_incompatible
-    )
+    plan = _plan(registry, decls, prepared.etcd, allow_incompatible)
+    return SchemaRun(registry, plan, tuple(decls), allow_incompatible, _records(prepared.etcd))
 
 
 def _plan(registry: Registry, decls: Sequence[SchemaDecl], run: EtcdRun | None, allow_incompatible: bool) -> SchemaPlan:
@@ -91,19 +91,45 @@ def raise_if_blocked(run: SchemaRun | None) -> None:
     )
 
 
-def apply(run: SchemaRun, etcd_run: EtcdRun | None) -> SchemaApplied:
+def stale_intents(run: SchemaRun | None) -> list[SubjectPlan]:
+    """Subjects whose record is still an intent (an earlier apply stopped between the registry and etcd)
+    though the registry has them as planned: a no-op run marks them applied (`settle`)."""
+    if run is None:
+        return []
+    return [
+        s
+        for s in run.plan.subjects
+        if run.records.get(s.subject, ("", 0))[0] == "intent" and s.action == "unchanged" and not s.level_change
+    ]
+
+
+def settle(run: SchemaRun, etcd_run: EtcdRun | None, stale: Sequence[SubjectPlan]) -> list[str]:
+    """Mark `stale_intents` applied, under the lock (fenced); returns their subjects."""
+    from platformctl import etcd
+
+    if etcd_run is None or not stale:
+        return []
+    writes = [
+        etcd.Write(_record_key(etcd_run.env, s.subject), _record(s, "applied", s.version), run.records[s.subject][1])
+        for s in stale
+    ]
+    etcd_run.store.write_chunked(writes, fence=etcd_run.fence)
+    return [s.subject for s in stale]
+
+
+def apply(run: SchemaRun, etcd_run: EtcdRun | None, *, replan: bool = True) -> SchemaApplied:
     """Apply the schema plan (after the topics), with write-ahead records when etcd is in use.
 
-    The plan is made again first (under the environment lock when there is one), so what is applied is
-    what the registry and etcd say now; the caller has already checked that the topics' plan held."""
+    With `replan` (a person confirmed the plan: time passed) the plan is made again first, under the
+    environment lock when there is one, so what is applied is what the registry says now."""
     from platformctl import etcd, schemaplan
 
-    result = _plan(run.registry, run.decls, etcd_run, run.allow_incompatible)
+    result = _plan(run.registry, run.decls, etcd_run, run.allow_incompatible) if replan else run.plan
     run.plan = result
     changing = [s for s in result.subjects if s.mutating]
     if not changing:
         return schemaplan.SchemaApplied()
-    records = _records(etcd_run)
+    records = {subject: revision for subject, (_, revision) in _records(etcd_run).items()}
     if etcd_run is not None:
         if etcd_run.lock is not None:
             etcd_run.lock.verify()
@@ -123,7 +149,7 @@ def apply(run: SchemaRun, etcd_run: EtcdRun | None) -> SchemaApplied:
     with ui.status("applying schemas"):
         done = schemaplan.apply(result, run.registry)
     if etcd_run is not None:
-        after = _records(etcd_run)
+        after = {subject: revision for subject, (_, revision) in _records(etcd_run).items()}
         writes = []
         for s in changing:
             version = run.registry.latest(s.subject)
@@ -143,11 +169,16 @@ def _record_key(env: str, subject: str) -> str:
     return f"{applied_subjects_prefix(env)}{subject}"
 
 
-def _records(run: EtcdRun | None) -> Mapping[str, int]:
+def _records(run: EtcdRun | None) -> dict[str, tuple[str, int]]:
+    """subject -> (state, mod_revision) of every schema record of the environment (one range read)."""
     if run is None:
         return {}
     prefix = applied_subjects_prefix(run.env)
-    return {e.key[len(prefix) :]: e.mod_revision for e in run.store.list(prefix)}
+    found: dict[str, tuple[str, int]] = {}
+    for e in run.store.list(prefix):
+        state = str(e.value.get("state", "applied")) if isinstance(e.value, dict) else "applied"
+        found[e.key[len(prefix) :]] = (state, e.mod_revision)
+    return found
 
 
 def _record(s: Any, state: str, version: int | None = None, schema_id: int | None = None) -> dict[str, Any]:

@@ -288,17 +288,25 @@ def topics_apply(
     schemas_mutating = schemas is not None and schemas.plan.mutating
     if not result.mutating and not schemas_mutating:
         fixes = topicrun.RecordFixes()
-        if topicrun.record_fixes(prepared):
-            # Nothing for Kafka, but intent records to settle: an etcd-only write, under the lock.
+        stale = schemarun.stale_intents(schemas)
+        completed: list[str] = []
+        if topicrun.record_fixes(prepared) or stale:
+            # Nothing for Kafka or the registry, but intent records to settle: an etcd-only write, under the lock.
             prepared = _relock(ctx, prepared)
-            fixes = topicrun.settle_records(prepared)
+            if topicrun.record_fixes(prepared):
+                fixes = topicrun.settle_records(prepared)
+            if schemas is not None:
+                completed = schemarun.settle(schemas, prepared.etcd, stale)
         if output == OutputFormat.json:
             applied = topics.Applied().to_json()
-            ui.data_json({"plan": _plan_json(prepared, schemas), "applied": applied, "records": fixes.to_json()})
+            doc = {"plan": _plan_json(prepared, schemas), "applied": applied, "records": fixes.to_json()}
+            ui.data_json({**doc, "schema-records": {"completed": completed}} if schemas is not None else doc)
         else:
-            ui.info("nothing to change" + (" on Kafka" if fixes else ""))
-            if fixes:
-                ui.data("\n".join(fixes.lines()))
+            ui.info("nothing to change" + (" on Kafka or the schema registry" if fixes or completed else ""))
+            lines = fixes.lines() if fixes else []
+            lines += [f"recorded {subject} as applied (the registry has it as planned)" for subject in completed]
+            if lines:
+                ui.data("\n".join(lines))
         return
     if not yes:
         if output == OutputFormat.json:
@@ -330,7 +338,9 @@ def topics_apply(
         settled = topicrun.settle_records(prepared) if topicrun.record_fixes(prepared) else topicrun.RecordFixes()
         outcome = topicrun.Outcome(topics.Applied(), settled)
     # Schemas after the topics: a subject is for a topic that now exists.
-    schema_done = schemarun.apply(schemas, prepared.etcd) if schemas_mutating and schemas is not None else None
+    schema_done = None
+    if schemas_mutating and schemas is not None:
+        schema_done = schemarun.apply(schemas, prepared.etcd, replan=not yes)
     if output == OutputFormat.json:
         body: dict[str, object] = {
             "plan": _plan_json(prepared, schemas),

@@ -172,3 +172,14 @@ def schema_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Schema
 def sr_topic() -> str:
     """A fresh topic name, so each test's subjects (`<topic>-key`, `<topic>-value`) start absent."""
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def own_schema_registry(tmp_path: Path) -> Iterator[SchemaRegistryServer]:
+    """A registry of this test's own, for tests that stop it (its storage is in memory: a restart empties it)."""
+    server = SchemaRegistryServer(require("schema-registry"), tmp_path / "registry.log", free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
