@@ -21,8 +21,6 @@ from platformctl.errors import PlatformError
 from platformctl.forward import Forward, PortBusyError
 from tests.plugins.fake_portforward import FakeCluster, listening_addresses
 
-pytestmark = pytest.mark.fake_k8s
-
 
 @pytest.fixture(autouse=True)
 def _fresh_consoles() -> Iterator[None]:
@@ -67,6 +65,7 @@ def relay(fake_cluster: FakeCluster) -> Iterator[Forward]:
         yield fwd
 
 
+@pytest.mark.fake_k8s
 def test_bytes_flow_both_ways_intact_including_32_mib(relay: Forward) -> None:
     with connect(relay) as client:
         assert roundtrip(client, b"hello\x00\xff") == b"hello\x00\xff"
@@ -85,6 +84,7 @@ def test_bytes_flow_both_ways_intact_including_32_mib(relay: Forward) -> None:
         assert digest.hexdigest() == hashlib.sha256(payload).hexdigest()
 
 
+@pytest.mark.fake_k8s
 def test_half_close_reaches_the_remote_and_the_answer_still_comes_back(
     relay: Forward, fake_cluster: FakeCluster
 ) -> None:
@@ -96,6 +96,7 @@ def test_half_close_reaches_the_remote_and_the_answer_still_comes_back(
     wait_until(lambda: relay.active() == 0, "connection released")
 
 
+@pytest.mark.fake_k8s
 def test_fifty_concurrent_connections_each_get_their_own_stream(
     relay: Forward, fake_cluster: FakeCluster
 ) -> None:
@@ -123,6 +124,7 @@ def test_fifty_concurrent_connections_each_get_their_own_stream(
     assert fake_cluster.pod.accepted == 50
 
 
+@pytest.mark.fake_k8s
 def test_client_closing_early_releases_its_stream_and_the_forward_keeps_serving(
     relay: Forward, fake_cluster: FakeCluster
 ) -> None:
@@ -135,6 +137,7 @@ def test_client_closing_early_releases_its_stream_and_the_forward_keeps_serving(
         assert roundtrip(again, b"still here") == b"still here"
 
 
+@pytest.mark.fake_k8s
 def test_remote_closing_ends_the_client_connection_cleanly(relay: Forward, fake_cluster: FakeCluster) -> None:
     with connect(relay) as client:
         assert roundtrip(client, b"ping") == b"ping"
@@ -146,6 +149,7 @@ def test_remote_closing_ends_the_client_connection_cleanly(relay: Forward, fake_
         assert roundtrip(again, b"pong") == b"pong"
 
 
+@pytest.mark.fake_k8s
 def test_remote_error_channel_is_reported(
     relay: Forward, fake_cluster: FakeCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -160,6 +164,7 @@ def test_remote_error_channel_is_reported(
     )
 
 
+@pytest.mark.fake_k8s
 def test_pod_replacement_mid_session(
     relay: Forward, fake_cluster: FakeCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -181,6 +186,7 @@ def test_pod_replacement_mid_session(
     )
 
 
+@pytest.mark.fake_k8s
 def test_opener_failure_costs_one_connection_and_recovery_is_reported(
     relay: Forward, fake_cluster: FakeCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -203,6 +209,7 @@ def test_opener_failure_costs_one_connection_and_recovery_is_reported(
     assert "Traceback" not in err
 
 
+@pytest.mark.fake_k8s
 def test_close_ends_every_connection(fake_cluster: FakeCluster) -> None:
     fwd = Forward("web", fake_cluster.opener).start()
     clients = [connect(fwd) for _ in range(5)]
@@ -216,6 +223,7 @@ def test_close_ends_every_connection(fake_cluster: FakeCluster) -> None:
         c.close()
 
 
+@pytest.mark.fake_k8s
 def test_ctrl_c_closes_every_connection_and_returns_normally(
     fake_cluster: FakeCluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -254,6 +262,7 @@ def test_ctrl_c_closes_every_connection_and_returns_normally(
     assert "stopping: closing every forwarded connection" in capsys.readouterr().err
 
 
+@pytest.mark.fake_k8s
 def test_listens_on_127_0_0_1_only(fake_cluster: FakeCluster) -> None:
     with Forward("a", fake_cluster.opener) as a, Forward("b", fake_cluster.opener) as b:
         for fwd in (a, b):

@@ -21,8 +21,6 @@ from platformctl.errors import PlatformError
 from tests.conftest import RunCli
 from tests.plugins.fake_portforward import FakeApiServer, FakePod, FakePortForward, listening_addresses
 
-pytestmark = pytest.mark.fake_k8s
-
 SLICES = "/apis/discovery.k8s.io/v1/namespaces/dev/endpointslices?labelSelector=kubernetes.io/service-name="
 
 
@@ -140,6 +138,7 @@ def publish(api: FakeApiServer, svc: dict[str, Any], *slices: dict[str, Any]) ->
     api.objects[SLICES + name] = (200, {"kind": "EndpointSliceList", "items": list(slices)})
 
 
+@pytest.mark.fake_k8s
 def test_each_call_opens_a_new_forward_to_the_current_ready_pod(
     fake_api: FakeApiServer, streams: Any
 ) -> None:
@@ -162,6 +161,7 @@ def test_each_call_opens_a_new_forward_to_the_current_ready_pod(
         stream.close()
 
 
+@pytest.mark.fake_k8s
 def test_missing_service_and_refused_forward_become_platform_errors(
     fake_api: FakeApiServer, streams: Any
 ) -> None:
@@ -181,6 +181,7 @@ def test_missing_service_and_refused_forward_become_platform_errors(
         opener()
 
 
+@pytest.mark.fake_k8s
 def test_falls_back_to_core_endpoints_when_the_server_has_no_endpointslices(
     fake_api: FakeApiServer, streams: Any
 ) -> None:
@@ -282,6 +283,7 @@ def run_until_ctrl_c(
     return result, echoes
 
 
+@pytest.mark.fake_k8s
 def test_port_forward_serves_until_ctrl_c_then_exits_0(
     run_cli: RunCli, platform: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -297,6 +299,7 @@ def test_port_forward_serves_until_ctrl_c_then_exits_0(
     assert platform["streams"].calls == [("connect_get_namespaced_pod_portforward", "ui-1", "dev", "8080")]
 
 
+@pytest.mark.fake_k8s
 def test_several_targets_in_one_command(
     run_cli: RunCli, platform: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -316,6 +319,7 @@ def test_several_targets_in_one_command(
     assert calls == [("etcd-0", "2379"), ("kafka-0", "39092")]
 
 
+@pytest.mark.fake_k8s
 def test_busy_kafka_port_is_an_error_naming_the_holder_never_another_port(
     run_cli: RunCli, platform: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -390,6 +394,7 @@ def test_kafka_local_port_is_the_port_the_broker_advertises() -> None:
     assert f"HOST://localhost:{forward.KAFKA_ADVERTISED_PORT}" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
 
 
+@pytest.mark.fake_k8s
 def test_open_forward_reaches_etcd_in_process_and_closes_after(platform: dict[str, Any]) -> None:
     ui.reset()
     settings = config.load_settings(config.GlobalOptions())
@@ -403,6 +408,7 @@ def test_open_forward_reaches_etcd_in_process_and_closes_after(platform: dict[st
         socket.create_connection((host, int(port)), timeout=5)
 
 
+@pytest.mark.fake_k8s
 def test_port_forward_refuses_a_context_kubeconfig_does_not_have(
     run_cli: RunCli, platform: dict[str, Any]
 ) -> None:

@@ -10,6 +10,7 @@ fixtures here, so a script can start one too (`ControlPlane(directory).start()`)
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import signal
@@ -103,11 +104,14 @@ class AuditEvent:
     resource: str | None
     namespace: str | None
     name: str | None
+    time: float  # when the API server received it (seconds since the epoch)
 
     @classmethod
     def of(cls, event: dict[str, Any]) -> AuditEvent:
         ref = event.get("objectRef") or {}
+        received = datetime.datetime.fromisoformat(str(event.get("requestReceivedTimestamp")).replace("Z", "+00:00"))
         return cls(
+            time=received.timestamp(),
             user=str((event.get("user") or {}).get("username")),
             verb=str(event.get("verb")),
             uri=str(event.get("requestURI")),
@@ -438,9 +442,11 @@ class ControlPlane:
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    def user(self, name: str) -> kube_pki.KeyPair:
-        """A client certificate for a cluster-admin user of this name whose requests the audit log records."""
-        return self._authority.issue(f"user-{name}", name, groups=("system:masters", TEST_GROUP))
+    def user(self, name: str, *, admin: bool = True) -> kube_pki.KeyPair:
+        """A client certificate for a user of this name (a cluster admin unless `admin=False`: then only what
+        RBAC grants it) whose requests the audit log records."""
+        groups = ("system:masters", TEST_GROUP) if admin else (TEST_GROUP,)
+        return self._authority.issue(f"user-{name}", name, groups=groups)
 
     def audit(self, user: kube_pki.KeyPair, name: str) -> list[AuditEvent]:
         """Every request `name` (a `user`) has sent so far, in the order the API server finished them.
@@ -510,5 +516,6 @@ class ControlPlane:
         for plural in ("validatingadmissionpolicybindings", "validatingadmissionpolicies"):
             base = f"/apis/admissionregistration.k8s.io/v1/{plural}"
             self.request("DELETE", f"{base}?labelSelector={selector}")
-        self.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1/clusterroles?labelSelector={selector}")
+        for plural in ("clusterrolebindings", "clusterroles"):
+            self.request("DELETE", f"/apis/rbac.authorization.k8s.io/v1/{plural}?labelSelector={selector}")
         self.request("DELETE", f"/api/v1/namespaces/{namespace}")

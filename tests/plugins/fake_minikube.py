@@ -10,7 +10,9 @@ platformctl ran. Answers follow minikube's source:
   of `config.Profile` (Name, Status, Config{Driver, Memory, CPUs, KubernetesConfig{KubernetesVersion,
   ContainerRuntime}, Nodes});
 - `start` records the profile as running and, like minikube, writes a kube context named after the
-  profile into $KUBECONFIG, pointing at the fake API server; `stop`, `delete`;
+  profile into $KUBECONFIG, pointing at the API server the test configured: the fake one (`api_server`,
+  `token`), or the real control plane (`cluster`, `user`: its CA and a client certificate, what minikube
+  itself writes); `stop`, `delete`;
 - `image ls --format json` ([{"id", "repoDigests", "repoTags", "size"}] with fully qualified names),
   `image load`, `cache list` (one image per line, as given to `cache add`), `cache add` (also loads into
   every running node), `docker-env --shell none` (KEY=VALUE lines; exit 14 on a non-Docker runtime).
@@ -35,7 +37,7 @@ from typing import Any
 import pytest
 
 SCRIPT = r"""#!{python}
-import fcntl, hashlib, json, os, sys, urllib.parse, urllib.request
+import fcntl, hashlib, json, os, sys, time, urllib.parse, urllib.request
 from pathlib import Path
 import yaml
 
@@ -47,6 +49,8 @@ state = json.loads(state_path.read_text())
 argv = sys.argv[1:]
 with open(os.environ["FAKE_MINIKUBE_LOG"], "a") as log:
     log.write(json.dumps(argv) + "\n")
+with open(os.environ["FAKE_MINIKUBE_LOG"] + ".times", "a") as log:
+    log.write(json.dumps([time.time(), argv]) + "\n")
 profile = "minikube"
 if "-p" in argv:
     profile = argv[argv.index("-p") + 1]
@@ -89,8 +93,10 @@ def kubeconfig(add):
     for section in ("clusters", "users", "contexts"):
         config[section] = [e for e in config.get(section) or [] if e["name"] != profile]
     if add:
-        config["clusters"].append({"name": profile, "cluster": {"server": state["api_server"]}})
-        config["users"].append({"name": profile, "user": {"token": state["token"]}})
+        cluster = state.get("cluster") or {"server": state["api_server"]}
+        user = state.get("user") or {"token": state["token"]}
+        config["clusters"].append({"name": profile, "cluster": cluster})
+        config["users"].append({"name": profile, "user": user})
         config["contexts"].append({"name": profile, "context": {"cluster": profile, "user": profile,
                                                                 "namespace": "default"}})
         config["current-context"] = profile
@@ -252,6 +258,14 @@ class FakeMinikube:
     def state(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.state_path.read_text())
         return data
+
+    @property
+    def timed_calls(self) -> list[tuple[float, list[str]]]:
+        """(wall-clock time, argv) of every call, to order them against the API server's audit log."""
+        path = Path(f"{self.log_path}.times")
+        if not path.exists():
+            return []
+        return [(float(t), argv) for t, argv in map(json.loads, path.read_text().splitlines())]
 
     @property
     def calls(self) -> list[list[str]]:

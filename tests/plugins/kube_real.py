@@ -44,7 +44,8 @@ Fixtures:
   server's audit log records every request that user sends: `.requests()` and `.writes()` are what the
   commands under test sent, as `fake_kube.requests` was for the fake. After the test, its namespace and
   anything labelled with that instance are deleted without waiting, and the pod network's routes cleared.
-A test using either must be marked `kube_real` (collection fails otherwise, and for the reverse).
+A test using either must be marked `kube_real` (collection fails otherwise, and for the reverse; the
+same holds for `fake_k8s` and the fake API server's fixtures).
 
 Start time and memory are printed in the terminal summary (`-rA` not needed) and kept in
 `ControlPlane.startup`; every process's log stays in `ControlPlane.directory` and is named on failure.
@@ -63,6 +64,7 @@ import pytest
 from tests.plugins import kube_pki
 from tests.plugins.controlplane import FAIL_ANNOTATION, MISSING_IMAGE_REGISTRY, NODE, AuditEvent, ControlPlane
 from tests.plugins.etcd import EtcdServer
+from tests.plugins.fake_minikube import FakeMinikube
 
 __all__ = ["FAIL_ANNOTATION", "MISSING_IMAGE_REGISTRY", "NODE", "AuditEvent", "ControlPlane", "RealCluster"]
 
@@ -81,8 +83,20 @@ class RealCluster:
     context: str = "lab"
 
     @property
+    def scope(self) -> tuple[str, ...]:
+        """The test's own namespace and environment, for commands that find their context otherwise (minikube)."""
+        return ("--namespace", self.namespace, "--env", self.env)
+
+    @property
     def args(self) -> tuple[str, ...]:
-        return ("--context", self.context, "--namespace", self.namespace, "--env", self.env)
+        return ("--context", self.context, *self.scope)
+
+    def minikube_writes_contexts_here(self, minikube: FakeMinikube) -> None:
+        """The fake minikube's `start` writes a context for this control plane, as the test's user."""
+        minikube.configure(
+            cluster={"server": self.plane.server, "certificate-authority": str(self.plane.ca.cert)},
+            user={"client-certificate": str(self.credentials.cert), "client-key": str(self.credentials.key)},
+        )
 
     def requests(self) -> list[AuditEvent]:
         """Every request the test's user has sent so far (the API server's audit log)."""
@@ -149,21 +163,27 @@ def real_cluster(
             log.write_text("")
 
 
-_FIXTURES = {"control_plane", "real_cluster"}
+# Markers say which Kubernetes a test meets, and they are checked: a test using these fixtures carries
+# the marker, and a test carrying the marker uses one of them.
+MARKER_FIXTURES = {
+    "kube_real": {"control_plane", "real_cluster"},
+    # the in-repo fake API server, the fake Service-resolution server and the fakes of the stream side
+    "fake_k8s": {"fake_kube", "kubeconfig", "fake_api", "fake_cluster", "upstreams"},
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`kube_real` is honest: a test using the control plane carries it, and one carrying it uses it."""
+    problems = []
     for item in items:
-        uses = bool(_FIXTURES & set(getattr(item, "fixturenames", ())))
-        marked = item.get_closest_marker("kube_real") is not None
-        if uses != marked:
-            why = (
-                "uses the real control plane but is not marked kube_real"
-                if uses
-                else "is marked kube_real but does not use the control plane (fixture control_plane or real_cluster)"
-            )
-            raise pytest.UsageError(f"{item.nodeid} {why}")
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in MARKER_FIXTURES.items():
+            uses, marked = bool(fixtures & used), item.get_closest_marker(marker) is not None
+            if uses and not marked:
+                problems.append(f"{item.nodeid} uses {', '.join(sorted(fixtures & used))} but is not marked {marker}")
+            elif marked and not uses:
+                problems.append(f"{item.nodeid} is marked {marker} but uses none of {', '.join(sorted(fixtures))}")
+    if problems:
+        raise pytest.UsageError("dishonest markers:\n  " + "\n  ".join(problems))
 
 
 @pytest.hookimpl(wrapper=True)
