@@ -1,5 +1,5 @@
-"""Plans as a terraform user reads them, exact output (the real Tansu broker, and the real etcd where
-records matter): what changes, marked `+ ~ - !`, one summary line that counts the unchanged too, the rest
+"""Plans as a terraform user reads them, exact output (Apache Kafka 4.2, tests/plugins/kafka.py, and the real
+etcd where records matter): what changes, marked `+ ~ - !`, one summary line that counts the unchanged too, the rest
 on request (`--show-unchanged`, `-v`); colour on a terminal only; `--detailed-exitcode` for CI; recorded
 topics that left the files mentioned even without `--prune`; a JSON apply that needs `--yes`.
 """
@@ -17,7 +17,8 @@ import pytest
 
 from platformctl.kafka import Admin
 from tests.conftest import RunCli
-from tests.plugins.tansu import KafkaCalls, Tansu
+from tests.kafkawire import Wire
+from tests.plugins.kafka import KafkaCluster
 
 
 def _topics_file(path: Path, names: list[str], retention: dict[str, int] | None = None) -> Path:
@@ -38,11 +39,11 @@ def prefix() -> str:
 
 
 def test_a_plan_of_400_topics_with_one_change_prints_the_change_and_one_line(
-    run_cli: RunCli, tansu: Tansu, tmp_path: Path, prefix: str
+    run_cli: RunCli, kafka: KafkaCluster, tmp_path: Path, prefix: str
 ) -> None:
     names = [f"{prefix}-{i:03}" for i in range(400)]
     path = _topics_file(tmp_path / "many.yaml", names)
-    server = ("--bootstrap-server", tansu.bootstrap, "--no-overrides")
+    server = ("--bootstrap-server", kafka.bootstrap, "--no-overrides")
     created = run_cli("topics", "apply", str(path), *server, "--yes")
     assert created.exit_code == 0, created.stderr
     assert created.stdout.endswith("applied: 400 created, 0 changed, 0 deleted\n")
@@ -70,10 +71,10 @@ def test_a_plan_of_400_topics_with_one_change_prints_the_change_and_one_line(
 
 
 def test_create_change_and_delete_markers(
-    run_cli: RunCli, tansu: Tansu, tmp_path: Path, prefix: str, kafka_calls: KafkaCalls
+    run_cli: RunCli, kafka: KafkaCluster, tmp_path: Path, prefix: str, kafka_wire: Wire
 ) -> None:
     keep, grow = f"{prefix}-keep", f"{prefix}-grow"
-    server = ("--bootstrap-server", tansu.bootstrap, "--no-overrides")
+    server = ("--bootstrap-server", kafka.bootstrap, "--no-overrides")
     path = tmp_path / "t.yaml"
     path.write_text(
         f"topics:\n  - {{name: {keep}, partitions: 1, replication-factor: 1}}\n"
@@ -88,7 +89,7 @@ def test_create_change_and_delete_markers(
         "max.message.bytes: 2000000}}\n"
         f"  - {{name: {new}, partitions: 2, replication-factor: 1}}\n"
     )
-    kafka_calls.calls.clear()
+    kafka_wire.clear()
     result = run_cli("topics", "plan", str(path), *server, "--destructive")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
@@ -102,13 +103,13 @@ def test_create_change_and_delete_markers(
         f"    + replication-factor  1  {path}:4\n"
         "plan: 1 to create, 1 to change, 0 to delete, 1 unchanged\n"
     )
-    assert kafka_calls.calls == []
+    assert kafka_wire.mutating == []
 
 
-def test_detailed_exitcode(run_cli: RunCli, tansu: Tansu, tmp_path: Path, prefix: str) -> None:
+def test_detailed_exitcode(run_cli: RunCli, kafka: KafkaCluster, tmp_path: Path, prefix: str) -> None:
     name = f"{prefix}-ci"
     path = _topics_file(tmp_path / "ci.yaml", [name])
-    server = ("--bootstrap-server", tansu.bootstrap, "--no-overrides")
+    server = ("--bootstrap-server", kafka.bootstrap, "--no-overrides")
 
     def plan(*extra: str) -> int:
         return run_cli("topics", "plan", str(path), *server, "--detailed-exitcode", *extra).exit_code
@@ -126,12 +127,12 @@ def test_detailed_exitcode(run_cli: RunCli, tansu: Tansu, tmp_path: Path, prefix
 
 
 def test_plan_mentions_recorded_topics_that_left_the_files(
-    run_cli: RunCli, tansu: Tansu, etcd_endpoint: str, etcd_env: str, tmp_path: Path
+    run_cli: RunCli, kafka: KafkaCluster, etcd_endpoint: str, etcd_env: str, tmp_path: Path
 ) -> None:
     stay, gone = f"{etcd_env}-stay", f"{etcd_env}-gone"
     both = _topics_file(tmp_path / "both.yaml", [stay, gone])
     one = _topics_file(tmp_path / "one.yaml", [stay])
-    common = ("--bootstrap-server", tansu.bootstrap, "--etcd-endpoint", etcd_endpoint)
+    common = ("--bootstrap-server", kafka.bootstrap, "--etcd-endpoint", etcd_endpoint)
     assert run_cli("--env", etcd_env, "topics", "apply", str(both), *common, "--yes").exit_code == 0
 
     plan = run_cli("--env", etcd_env, "topics", "plan", str(one), *common)
@@ -149,19 +150,19 @@ def test_plan_mentions_recorded_topics_that_left_the_files(
 
 
 def test_json_apply_needs_yes_even_on_a_terminal(
-    run_cli: RunCli, tansu: Tansu, tmp_path: Path, prefix: str, monkeypatch: pytest.MonkeyPatch
+    run_cli: RunCli, kafka: KafkaCluster, tmp_path: Path, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("platformctl.commands.base.interactive", lambda: True)
     name = f"{prefix}-json"
     path = _topics_file(tmp_path / "j.yaml", [name])
-    server = ("--bootstrap-server", tansu.bootstrap, "--no-overrides")
+    server = ("--bootstrap-server", kafka.bootstrap, "--no-overrides")
     result = run_cli("topics", "apply", str(path), *server, "-o", "json")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.endswith(
         "error: --yes: refusing to change Kafka without confirmation: --output json shows no plan to confirm\n"
         "hint: review `platformctl topics plan`, then re-run with --yes (or PLATFORMCTL_YES=1)\n"
     )
-    assert name not in Admin(tansu.bootstrap, timeout=5).describe([]).names
+    assert name not in Admin(kafka.bootstrap, timeout=5).describe([]).names
 
 
 def _on_a_terminal(argv: list[str], env: dict[str, str]) -> str:
@@ -177,12 +178,12 @@ def _on_a_terminal(argv: list[str], env: dict[str, str]) -> str:
     return shown
 
 
-def test_markers_are_coloured_on_a_terminal_only(tansu: Tansu, tmp_path: Path, prefix: str) -> None:
+def test_markers_are_coloured_on_a_terminal_only(kafka: KafkaCluster, tmp_path: Path, prefix: str) -> None:
     """The real command with its stdout on a pseudo-terminal, and again on a pipe."""
     name = f"{prefix}-tty"
     path = _topics_file(tmp_path / "c.yaml", [name])
     argv = [sys.executable, "-m", "platformctl", "topics", "plan", str(path), "--no-overrides"]
-    env = {**os.environ, "PLATFORMCTL_BOOTSTRAP_SERVER": tansu.bootstrap, "TERM": "xterm"}
+    env = {**os.environ, "PLATFORMCTL_BOOTSTRAP_SERVER": kafka.bootstrap, "TERM": "xterm"}
     env.pop("NO_COLOR", None)
     shown = _on_a_terminal(argv, env)
     assert shown.startswith(f"\x1b[32m+\x1b[0m {name}\r\n    \x1b[32m+\x1b[0m partitions ")

@@ -14,6 +14,7 @@ from platformctl.commands import images as _images  # noqa: F401
 from platformctl.commands import topics as _topics  # noqa: F401
 from platformctl.commands import overrides as _overrides  # noqa: F401
 from platformctl.commands import schemalevels as _schemalevels  # noqa: F401
+from platformctl.commands import shell as _shell  # noqa: F401
 from platformctl.commands.base import app
 # isort: on
 

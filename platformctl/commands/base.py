@@ -28,7 +28,7 @@ import typer
 from typer._click import exceptions as click_errors
 from typer.exceptions import Abort, Exit, TyperException
 
-from platformctl import __version__, hints, ui
+from platformctl import __version__, completion, hints, ui
 from platformctl.commands.helpformat import GLOBAL_NAMES, PlatformCommand, PlatformGroup
 from platformctl.config import (
     ENV_CONFIG,
@@ -65,6 +65,8 @@ class _BoundaryGroup(PlatformGroup):
     ) -> Any:
         ui.reset()  # the streams of this run (tests swap sys.stdout/sys.stderr between runs)
         hints.reset()
+        if completion.requested():
+            completion.prepare()
         try:
             return self._main(args, prog_name, complete_var, standalone_mode, **extra)
         finally:
@@ -197,6 +199,7 @@ ContextOption = Annotated[
         "--context",
         envvar=ENV_CONTEXT,
         metavar="NAME",
+        autocompletion=completion.contexts,
         help="Use this existing kube context instead of minikube; nothing else is ever touched.",
     ),
 ]
@@ -216,6 +219,7 @@ EnvOption = Annotated[
         "--env",
         envvar=ENV_ENV,
         metavar="ENV",
+        autocompletion=completion.environments,
         help="Environment whose overrides apply (default: dev).",
     ),
 ]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from platformctl import ui
+from platformctl import completion, ui
 from platformctl.commands import base
 
 
@@ -17,6 +17,7 @@ def port_forward(
         list[str],
         typer.Argument(
             metavar="TARGET[:PORT]",
+            autocompletion=completion.forward_targets,
             help="kafka-ui, schema-registry, kafka, etcd, fluentd; several at once are fine. "
             ":PORT picks the local port (0: any free one; default: the service port).",
             show_default=False,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from platformctl import hints, ui
+from platformctl import completion, hints, ui
 from platformctl.commands import base
 from platformctl.commands.base import EtcdEndpointOption, OutputFormat, OutputOption
 from platformctl.config import ENV_OUTPUT
@@ -96,7 +96,10 @@ def _report(change: Change) -> None:
 @base.command(overrides_app, "set", short_help="Set override values for one topic (or --defaults).")
 def overrides_set(
     ctx: typer.Context,
-    args: Annotated[list[str], typer.Argument(metavar="[TOPIC] KEY=VALUE...", show_default=False)],
+    args: Annotated[
+        list[str],
+        typer.Argument(metavar="[TOPIC] KEY=VALUE...", autocompletion=completion.assignments, show_default=False),
+    ],
     defaults: DefaultsOption = False,
     allow_unknown_config: AllowUnknownConfigOption = False,
     etcd_endpoint: EtcdEndpointOption = None,
@@ -114,7 +117,10 @@ def overrides_set(
 @base.command(overrides_app, "get", short_help="Print one topic's (or --defaults') overrides.")
 def overrides_get(
     ctx: typer.Context,
-    args: Annotated[list[str] | None, typer.Argument(metavar="[TOPIC] [KEY...]", show_default=False)] = None,
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[TOPIC] [KEY...]", autocompletion=completion.topic_keys, show_default=False),
+    ] = None,
     defaults: DefaultsOption = False,
     output: OutputOption = OutputFormat.text,
     etcd_endpoint: EtcdEndpointOption = None,
@@ -147,7 +153,10 @@ def overrides_get(
 @base.command(overrides_app, "unset", short_help="Remove override keys of one topic (or --defaults).")
 def overrides_unset(
     ctx: typer.Context,
-    args: Annotated[list[str] | None, typer.Argument(metavar="[TOPIC] [KEY...]", show_default=False)] = None,
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[TOPIC] [KEY...]", autocompletion=completion.topic_keys, show_default=False),
+    ] = None,
     defaults: DefaultsOption = False,
     etcd_endpoint: EtcdEndpointOption = None,
     yes: Annotated[bool, base.yes_option("Remove every topic-default without asking.")] = False,

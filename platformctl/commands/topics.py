@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from platformctl import hints, ui
+from platformctl import completion, hints, ui
 from platformctl.commands import base
 from platformctl.commands.base import (
     EtcdEndpointOption,
@@ -50,6 +50,7 @@ SetOption = Annotated[
     typer.Option(
         "--set",
         metavar="TOPIC.KEY=VALUE",
+        autocompletion=completion.sets,
         help="Override one value: TOPIC.KEY=VALUE, KEY being partitions, replication-factor or a Kafka "
         "topic config; TOPIC '*' means every topic in the files. Repeatable; applied after the files "
         "and environment overrides, later wins.",
