@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from platformctl.errors import InputError, InputErrors, PlatformError
@@ -155,13 +155,24 @@ def plan(
     order = _dependency_order(unique)
     _check_external_refs(unique, registry)
 
-    def read(decl: SchemaDecl) -> tuple[Registered | None, tuple[str, bool]]:
-        return registry.latest(decl.subject), registry.level(decl.subject)
+    def external(decl: SchemaDecl) -> list[Ref] | None:
+        """Its references with versions, when none names a declared subject (else None: resolved in order)."""
+        if any(r.subject in declared for r in decl.references):
+            return None
+        return [Ref(r.name, r.subject, r.version) for r in decl.references if r.version is not None]
 
+    def read(decl: SchemaDecl) -> tuple[Registered | None, tuple[str, bool], int | None]:
+        latest, level = registry.latest(decl.subject), registry.level(decl.subject)
+        refs = external(decl)
+        looked = registry.lookup(decl.subject, decl.text, refs) if latest and refs is not None else None
+        return latest, level, looked
+
+    # Every read that does not depend on another subject's outcome goes out a few at a time.
     state = dict(zip([d.subject for d in order], registry.map(read, order), strict=True))
     found: dict[str, SubjectPlan] = {}
+    checks: list[tuple[SchemaDecl, tuple[Ref, ...]]] = []
     for decl in order:
-        latest, (current, own) = state[decl.subject]
+        latest, (current, own), looked = state[decl.subject]
         refs: list[Ref] = []
         waits: list[str] = []
         for ref in decl.references:
@@ -186,25 +197,30 @@ def plan(
         if latest is None:
             found[decl.subject] = SubjectPlan(decl, "register", **common)
             continue
-        version = None if waits else registry.lookup(decl.subject, decl.text, refs)
+        if external(decl) is not None:
+            version = looked
+        else:
+            version = None if waits else registry.lookup(decl.subject, decl.text, refs)
         if version is not None:
             found[decl.subject] = SubjectPlan(decl, "unchanged", version=version, **common)
             continue
-        diff = _diff(latest, decl)
+        found[decl.subject] = SubjectPlan(decl, "new-version", diff=_diff(latest, decl), **common)
         if waits:
-            found[decl.subject] = SubjectPlan(decl, "new-version", diff=diff, **common)
-            continue
-        reasons: tuple[str, ...]
+            continue  # checked when applied, once the subjects it references are registered
         if level is not None and level.level == "NONE" and level.level != current:
             # The apply sets NONE first: the registry will check nothing. (A level read as NONE is still
             # asked about: Apicurio reports NONE for a subject that has no level of its own.)
-            compatible, reasons = True, ("level NONE: the registry checks nothing",)
+            found[decl.subject] = replace(
+                found[decl.subject], compatible=True, reasons=("level NONE: the registry checks nothing",)
+            )
         else:
-            compatible, reasons = registry.check(decl.subject, decl.text, refs)
+            checks.append((decl, tuple(refs)))
+    verdicts = registry.map(lambda c: registry.check(c[0].subject, c[0].text, c[1]), checks)
+    for (decl, _), (compatible, reasons) in zip(checks, verdicts, strict=True):
         action: Action = "new-version" if compatible or allow_incompatible else "incompatible"
         forced = not compatible and allow_incompatible
-        found[decl.subject] = SubjectPlan(
-            decl, action, compatible=compatible, reasons=reasons, diff=diff, forced=forced, **common
+        found[decl.subject] = replace(
+            found[decl.subject], action=action, compatible=compatible, reasons=reasons, forced=forced
         )
     return SchemaPlan(tuple(found[d.subject] for d in order), registry.url)
 

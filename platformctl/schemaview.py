@@ -31,9 +31,13 @@ def _headline(s: SubjectPlan) -> str:
     return f"{what}: new version after {s.latest}, {verdict} (the registry's verdict, level {under})"
 
 
-def format_plan(result: SchemaPlan) -> str:
+def format_plan(result: SchemaPlan, *, show_unchanged: bool = False) -> str:
+    """Each subject to register, version or re-level; unchanged ones only counted (like the topics'
+    plan), unless `show_unchanged`."""
     out = [f"schemas (registry {result.registry}):"]
     for s in result.subjects:
+        if s.action == "unchanged" and not s.level_change and not show_unchanged:
+            continue
         out.append(f"  {_headline(s)}")
         if s.level is not None:
             replaced = "".join(f" (replaces {v} from {_source(src)})" for v, src in s.level.replaced)

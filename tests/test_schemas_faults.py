@@ -107,7 +107,7 @@ def test_an_intent_left_by_a_run_that_lost_etcd_is_completed_by_a_noop_rerun(
     assert record is not None
     store.put(key, {**record.value, "state": "intent"}, expect_revision=record.mod_revision)
 
-    plan = run_cli("topics", "plan", str(conf), env=env)
+    plan = run_cli("topics", "plan", str(conf), "--show-unchanged", env=env)
     assert plan.exit_code == 0 and "unchanged (the registry has it as version 1)" in plan.stdout
     again = run_cli("topics", "apply", str(conf), "--yes", env=env)
     assert again.exit_code == 0, again.stderr

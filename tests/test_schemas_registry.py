@@ -93,7 +93,7 @@ def test_register_then_reapply_is_a_noop(
     assert schema_registry.versions(f"{sr_topic}-value") == [1]
     assert registry_writes == [f"register {sr_topic}-value"]
 
-    again = cli("topics", "apply", str(conf), "--no-overrides", "--yes")
+    again = cli("topics", "apply", str(conf), "--no-overrides", "--yes", "--show-unchanged")
     assert again.exit_code == 0, again.stderr
     assert registry_writes == [f"register {sr_topic}-value"]  # the re-apply sent no write
     assert "unchanged (the registry has it as version 1)" in again.stdout
@@ -107,7 +107,11 @@ def test_reformatted_file_is_unchanged(cli: Any, sr_topic: str, tmp_path: Path) 
     (tmp_path / "schemas" / "tweet.avsc").write_text(json.dumps(TWEET_V1, indent=8) + "\n\n")
     plan = cli("topics", "plan", str(conf), "--no-overrides")
     assert plan.exit_code == 0, plan.stderr
-    assert "unchanged (the registry has it as version 1)" in plan.stdout
+    assert "schemas: 0 to register, 0 new version(s), 1 unchanged" in plan.stdout
+    assert (
+        "unchanged (the registry has it as version 1)"
+        in cli("topics", "plan", str(conf), "--no-overrides", "-v").stdout
+    )
 
 
 def test_compatible_evolution_is_a_new_version_with_a_diff(

@@ -238,7 +238,8 @@ def _print_plan(
         )
     )
     if schemas is not None:
-        ui.data("\n" + schemaview.format_plan(schemas.plan))
+        unchanged = show_unchanged or ui.verbosity() >= 1
+        ui.data("\n" + schemaview.format_plan(schemas.plan, show_unchanged=unchanged))
 
 
 @base.command(topics_app, "apply", short_help="Make Kafka match the files (asks first).")
