@@ -291,3 +291,24 @@ def test_the_reference_topic_with_its_tweet_schema(
     again = cli(*args, "--set", "*.replication-factor=1", "--set", "*.min.insync.replicas=1")
     assert again.exit_code == 0, again.stderr
     assert "nothing to change" in again.stderr
+
+
+def test_detailed_exitcode_and_json_apply_count_the_schemas(
+    cli: Any, schema_registry: SchemaRegistryServer, sr_topic: str, tmp_path: Path
+) -> None:
+    conf = _files(tmp_path, sr_topic, TWEET_V1)
+    assert cli("topics", "apply", str(conf), "--no-overrides", "--yes").exit_code == 0
+    _files(tmp_path, sr_topic, TWEET_V2)  # the topic is as the file says; only the schema changes
+    pending = cli("topics", "plan", str(conf), "--no-overrides", "--detailed-exitcode")
+    assert pending.exit_code == 2, pending.stderr  # terraform's contract: 2 means "something would change"
+
+    applied = cli("topics", "apply", str(conf), "--no-overrides", "--yes", "-o", "json")
+    assert applied.exit_code == 0, applied.stderr
+    body = json.loads(applied.stdout)
+    assert body["applied"]["created"] == []
+    assert list(body["schemas-applied"]["registered"]) == [f"{sr_topic}-value"]
+    (subject,) = body["plan"]["schemas"]["subjects"]
+    assert (subject["action"], subject["compatible"], subject["latest-version"]) == ("new-version", True, 1)
+
+    settled = cli("topics", "plan", str(conf), "--no-overrides", "--detailed-exitcode")
+    assert settled.exit_code == 0, settled.stderr
