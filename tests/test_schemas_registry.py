@@ -273,14 +273,14 @@ def test_registry_gone_is_one_line_and_exit_1(
 def test_the_reference_topic_with_its_tweet_schema(
     cli: Any, schema_registry: SchemaRegistryServer, tmp_path: Path
 ) -> None:
-    """The README's example: tests/data/twitter-topic-schemas.conf (examples/twitter-topic.conf plus its
-    schemas)."""
+    """The README's example: examples/twitter-topic-schemas.conf (examples/twitter-topic.conf plus its
+    schemas), copied with the files it names."""
     import shutil
 
-    data = Path(__file__).parent / "data"
-    shutil.copy(Path(__file__).parent.parent / "examples" / "twitter-topic.conf", tmp_path / "twitter-topic.conf")
-    shutil.copy(data / "twitter-topic-schemas.conf", tmp_path / "twitter-topic-schemas.conf")
-    shutil.copytree(data / "schemas", tmp_path / "schemas")
+    examples = Path(__file__).parent.parent / "examples"
+    for name in ("twitter-topic.conf", "twitter-topic-schemas.conf"):
+        shutil.copy(examples / name, tmp_path / name)
+    shutil.copytree(examples / "schemas", tmp_path / "schemas")
     # Subjects are named after the topic, so this test owns twitter-topic-key/-value on the session registry.
     args = ("topics", "apply", str(tmp_path / "twitter-topic-schemas.conf"), "--no-overrides", "--yes")
     first = cli(*args, "--set", "*.replication-factor=1", "--set", "*.min.insync.replicas=1")
