@@ -21,11 +21,13 @@ librdkafka's own log lines go to `ui.debug` (-vv) instead of stderr.
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException
 
@@ -43,6 +45,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 
 from platformctl import ui
 from platformctl.errors import PlatformError
+
+T = TypeVar("T")
 
 # Sources that mean "set on this topic". Everything else (broker static/dynamic defaults, Kafka's own
 # defaults) is inherited, so it is not drift from the file.
@@ -154,7 +158,7 @@ class Admin:
 
     def _metadata(self) -> Any:
         try:
-            return self._client.list_topics(timeout=self.timeout)
+            return _interruptible(lambda: self._client.list_topics(timeout=self.timeout))
         except KafkaException as e:
             raise self._unreachable(e) from e
 
@@ -370,6 +374,25 @@ _TRANSPORT_CODES = frozenset(
         KafkaError.NETWORK_EXCEPTION,
     }
 )
+
+
+def _interruptible(call: Callable[[], T]) -> T:
+    """`call()` in a worker thread, waited for here: Ctrl-C then interrupts at once.
+
+    librdkafka's metadata request blocks the calling thread in C for up to the request timeout, and Python
+    runs its SIGINT handler only when the C call returns, so a frozen broker used to hold Ctrl-C for the
+    whole timeout. Waiting on a future is interruptible; the worker (a daemon) is abandoned with the process.
+    """
+    done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            done.set_result(call())
+        except BaseException as e:  # handed to the waiting thread as it is
+            done.set_exception(e)
+
+    threading.Thread(target=run, name="kafka-metadata", daemon=True).start()
+    return done.result()
 
 
 def _reason(error: Any) -> str:

@@ -16,7 +16,7 @@ from platformctl.commands.base import (
     OutputFormat,
     OutputOption,
 )
-from platformctl.config import ENV_BOOTSTRAP_SERVER, ENV_SCHEMA_REGISTRY, ENV_YES
+from platformctl.config import ENV_BOOTSTRAP_SERVER, ENV_BROKER_TIMEOUT, ENV_SCHEMA_REGISTRY, ENV_YES
 from platformctl.errors import ExitCode, PlatformError
 
 if TYPE_CHECKING:
@@ -34,6 +34,17 @@ FilesArgument = Annotated[
         metavar="FILE-OR-DIR",
         help="Topic files (.conf, .yaml, .yml) or directories of them.",
         show_default=False,
+    ),
+]
+BrokerTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--broker-timeout",
+        envvar=ENV_BROKER_TIMEOUT,
+        metavar="SECONDS",
+        show_default=False,
+        help="How long Kafka may take to answer each request before the command fails "
+        "(default: kafka.request-timeout, 10). Ctrl-C stops the command at once either way.",
     ),
 ]
 BootstrapOption = Annotated[
@@ -127,12 +138,16 @@ def _prepare(
     etcd_endpoint: str | None,
     options: Options,
     schema_registry: str | None = None,
+    broker_timeout: float | None = None,
 ) -> Prepared:
     from platformctl import config, reach, topicrun
 
     given = reach.endpoint_overrides(
         bootstrap_server=bootstrap_server, etcd_endpoint=etcd_endpoint, schema_registry=schema_registry
     )
+    if broker_timeout is not None:
+        timeout = config.Override("kafka.request-timeout", broker_timeout, f"--broker-timeout / {ENV_BROKER_TIMEOUT}")
+        given = (*given, timeout)
     settings = config.settings(base.options(ctx), given)
     # The lock and any forward live until the command ends (success, error or Ctrl-C).
     stack = ctx.with_resource(contextlib.ExitStack())
@@ -158,6 +173,7 @@ def topics_plan(
     ctx: typer.Context,
     files: FilesArgument,
     bootstrap_server: BootstrapOption = None,
+    broker_timeout: BrokerTimeoutOption = None,
     sets: SetOption = [],  # noqa: B006 (Typer needs a list default for a repeatable option)
     output: OutputOption = OutputFormat.text,
     show_unchanged: ShowUnchangedOption = False,
@@ -199,7 +215,7 @@ def topics_plan(
         no_overrides=no_overrides,
     )
     try:
-        prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options, schema_registry)
+        prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options, schema_registry, broker_timeout)
         result = prepared.plan
         schemas = _schemas(ctx, prepared, allow_incompatible)
         _print_plan(prepared, output, show_unchanged, schemas)
@@ -247,6 +263,7 @@ def topics_apply(
     ctx: typer.Context,
     files: FilesArgument,
     bootstrap_server: BootstrapOption = None,
+    broker_timeout: BrokerTimeoutOption = None,
     sets: SetOption = [],  # noqa: B006 (Typer needs a list default for a repeatable option)
     output: OutputOption = OutputFormat.text,
     allow_unknown_config: AllowUnknownOption = False,
@@ -280,7 +297,7 @@ def topics_apply(
         cluster_id=cluster_id,
         no_overrides=no_overrides,
     )
-    prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options, schema_registry)
+    prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options, schema_registry, broker_timeout)
     result = prepared.plan
     schemas = _schemas(ctx, prepared, allow_incompatible)
     if output == OutputFormat.text:
