@@ -1,25 +1,22 @@
-"""The Kubernetes side of port-forward and the command itself.
+"""The Kubernetes side of port-forward: `ready_pod` from object dicts, the command's argument checks, and
+the core/v1 Endpoints fallback for servers without EndpointSlices.
 
-Service -> ready pod resolution runs the real client against `FakeApiServer` (a local HTTP server with
-API-shaped JSON); streams come from a fake `kubernetes.stream.portforward`
-(tests/plugins/fake_portforward.py).
-Clients, listener and bytes are real.
+On a real API server (Service -> ready pod through real EndpointSlices, the stream through the API server
+and kwok, the command until Ctrl-C): tests/test_forward_real.py. The fallback runs the real client against
+`FakeApiServer` (tests/plugins/fake_portforward.py): EndpointSlices (discovery.k8s.io/v1) are served since
+1.21, and the only API server built here is 1.36.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import threading
 from typing import Any
 
 import pytest
 
-from platformctl import config, forward, kube, portforward, ui
+from platformctl import config, forward, kube, portforward
 from platformctl.errors import PlatformError
 from tests.conftest import RunCli
-from tests.plugins.fake_portforward import FakeApiServer, FakePod, FakePortForward, listening_addresses
+from tests.plugins.fake_portforward import FakeApiServer, FakePod, FakePortForward
 
 SLICES = "/apis/discovery.k8s.io/v1/namespaces/dev/endpointslices?labelSelector=kubernetes.io/service-name="
 
@@ -139,49 +136,6 @@ def publish(api: FakeApiServer, svc: dict[str, Any], *slices: dict[str, Any]) ->
 
 
 @pytest.mark.fake_k8s
-def test_each_call_opens_a_new_forward_to_the_current_ready_pod(
-    fake_api: FakeApiServer, streams: Any
-) -> None:
-    streams.pods = {"kafka-0": FakePod("kafka-0", "u1"), "kafka-0-new": FakePod("kafka-0-new", "u2")}
-    publish(fake_api, KAFKA, endpoint_slice(KAFKA_PORTS, endpoint("kafka-0", "u1")))
-    opener = portforward.ServiceOpener(fake_api.api_client(), "dev", "kafka-service", 9092)
-
-    first = opener()
-    assert streams.calls == [("connect_get_namespaced_pod_portforward", "kafka-0", "dev", "39092")]
-    assert first.peer == "pod dev/kafka-0 port 39092 (uid u1)"
-    first.sock.sendall(b"abc")
-    assert first.sock.recv(3) == b"abc"
-
-    publish(fake_api, KAFKA, endpoint_slice(KAFKA_PORTS, endpoint("kafka-0-new", "u2")))
-    second = opener()
-    assert streams.calls[-1][1] == "kafka-0-new"
-    assert second.peer == "pod dev/kafka-0-new port 39092 (uid u2)"
-    for stream in (first, second):
-        assert stream.close is not None
-        stream.close()
-
-
-@pytest.mark.fake_k8s
-def test_missing_service_and_refused_forward_become_platform_errors(
-    fake_api: FakeApiServer, streams: Any
-) -> None:
-    from kubernetes.client.exceptions import ApiException
-
-    opener = portforward.ServiceOpener(fake_api.api_client(), "dev", "kafka-service", 9092)
-    with pytest.raises(PlatformError) as missing:
-        opener()
-    assert str(missing.value) == "service dev/kafka-service not found"
-    assert missing.value.hint == "run `platformctl up` first"
-
-    publish(fake_api, KAFKA, endpoint_slice(KAFKA_PORTS, endpoint("kafka-0", "u1")))
-    streams.failure = ApiException(status=0, reason="Handshake status 403 Forbidden")
-    with pytest.raises(
-        PlatformError, match=r"cannot open a port-forward to pod dev/kafka-0 port 39092 .*403"
-    ):
-        opener()
-
-
-@pytest.mark.fake_k8s
 def test_falls_back_to_core_endpoints_when_the_server_has_no_endpointslices(
     fake_api: FakeApiServer, streams: Any
 ) -> None:
@@ -204,134 +158,6 @@ def test_falls_back_to_core_endpoints_when_the_server_has_no_endpointslices(
 
 
 # --- the command -----------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as s:
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def platform(fake_api: FakeApiServer, streams: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The rendered platform's Services, one ready pod each, and `kube.api_client` pointed at the fake."""
-    contexts: list[str] = []
-
-    def api_client(context: str) -> Any:
-        contexts.append(context)
-        return fake_api.api_client()
-
-    monkeypatch.setattr(kube, "api_client", api_client)
-    # The same target guard as `up`: kubeconfig must hold exactly the intended context.
-    monkeypatch.setattr(kube, "kubeconfig_contexts", lambda: (["minikube", "team-cluster", "lab"], "lab"))
-    publish(
-        fake_api,
-        service("kafka-ui", [("http", 8080)]),
-        endpoint_slice([("http", 8080)], endpoint("ui-1", "u1")),
-    )
-    publish(
-        fake_api,
-        service("etcd", [("client", 2379)]),
-        endpoint_slice([("client", 2379)], endpoint("etcd-0", "u2")),
-    )
-    publish(fake_api, KAFKA, endpoint_slice(KAFKA_PORTS, endpoint("kafka-0", "u3")))
-    streams.pods = {
-        name: FakePod(name, uid) for name, uid in (("ui-1", "u1"), ("etcd-0", "u2"), ("kafka-0", "u3"))
-    }
-    return {"contexts": contexts, "streams": streams}
-
-
-def run_until_ctrl_c(
-    run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, args: list[str], ports: list[int]
-) -> tuple[Any, list[bytes]]:
-    """Run the command; once it has printed its URLs a user connects to every port, talks, presses Ctrl-C."""
-    done, announced = threading.Event(), threading.Event()
-    echoes: list[bytes] = []
-    listening: list[list[str]] = []
-    serve = forward.serve
-
-    def observed_serve(forwards: Any, *, on_ready: Any = None) -> None:
-        def ready() -> None:
-            if on_ready is not None:
-                on_ready()
-            announced.set()
-
-        serve(forwards, on_ready=ready)
-
-    monkeypatch.setattr(forward, "serve", observed_serve)
-
-    def user() -> None:
-        while not done.is_set() and not announced.wait(0.05):
-            pass
-        if done.is_set():
-            return  # the command ended on its own (an error): nothing to interrupt
-        for port in ports:
-            listening.append(listening_addresses(port))
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
-                c.sendall(b"hello %d" % port)
-                echoes.append(c.recv(100))
-        os.kill(os.getpid(), signal.SIGINT)
-
-    thread = threading.Thread(target=user)
-    thread.start()
-    try:
-        result = run_cli(*args)
-        done.set()
-        thread.join()
-    except KeyboardInterrupt:  # pragma: no cover - only if the command let Ctrl-C escape
-        pytest.fail("Ctrl-C escaped the command")
-    assert listening == [["0100007F"]] * len(ports)  # 127.0.0.1 only, while the command runs
-    return result, echoes
-
-
-@pytest.mark.fake_k8s
-def test_port_forward_serves_until_ctrl_c_then_exits_0(
-    run_cli: RunCli, platform: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ui_port = free_port()
-    result, echoes = run_until_ctrl_c(
-        run_cli, monkeypatch, ["port-forward", "kafka-ui", "--port", str(ui_port)], [ui_port]
-    )
-    assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"http://127.0.0.1:{ui_port}\n"
-    assert echoes == [b"hello %d" % ui_port]
-    assert f"kafka-ui: http://127.0.0.1:{ui_port} -> service dev/kafka-ui:8080" in result.stderr
-    assert platform["contexts"] == ["minikube"]  # no --context: the minikube profile's context
-    assert platform["streams"].calls == [("connect_get_namespaced_pod_portforward", "ui-1", "dev", "8080")]
-
-
-@pytest.mark.fake_k8s
-def test_several_targets_in_one_command(
-    run_cli: RunCli, platform: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    etcd_port, kafka_port = free_port(), free_port()
-    monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", kafka_port)  # tests bind free ports only
-    result, echoes = run_until_ctrl_c(
-        run_cli,
-        monkeypatch,
-        ["--context", "team-cluster", "port-forward", f"etcd:{etcd_port}", "kafka"],
-        [etcd_port, kafka_port],
-    )
-    assert result.exit_code == 0, result.stderr
-    assert result.stdout == f"http://127.0.0.1:{etcd_port}\n127.0.0.1:{kafka_port}\n"
-    assert echoes == [b"hello %d" % etcd_port, b"hello %d" % kafka_port]
-    assert platform["contexts"] == ["team-cluster", "team-cluster"]
-    calls = [(pod, port) for _, pod, _, port in platform["streams"].calls]
-    assert calls == [("etcd-0", "2379"), ("kafka-0", "39092")]
-
-
-@pytest.mark.fake_k8s
-def test_busy_kafka_port_is_an_error_naming_the_holder_never_another_port(
-    run_cli: RunCli, platform: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with socket.create_server(("127.0.0.1", 0)) as holder:
-        port = holder.getsockname()[1]
-        monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", port)
-        result = run_cli("port-forward", "kafka")
-    assert result.exit_code == 1
-    assert result.stdout == ""
-    first = result.stderr.splitlines()[0]
-    assert first.startswith(f"error: port {port} on 127.0.0.1 is already in use by pid {os.getpid()} (")
-    assert "after bootstrap, so this forward cannot use another port" in result.stderr
 
 
 def test_port_is_refused_for_kafka_before_touching_the_cluster(
@@ -392,27 +218,3 @@ def test_kafka_local_port_is_the_port_the_broker_advertises() -> None:
         for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
     }
     assert f"HOST://localhost:{forward.KAFKA_ADVERTISED_PORT}" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
-
-
-@pytest.mark.fake_k8s
-def test_open_forward_reaches_etcd_in_process_and_closes_after(platform: dict[str, Any]) -> None:
-    ui.reset()
-    settings = config.load_settings(config.GlobalOptions())
-    with forward.open_forward(settings, "etcd") as address:
-        host, port = address.rsplit(":", 1)
-        assert host == "127.0.0.1" and port != "2379"  # a free port, never the well-known one
-        with socket.create_connection((host, int(port)), timeout=10) as c:
-            c.sendall(b"etcd?")
-            assert c.recv(10) == b"etcd?"
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection((host, int(port)), timeout=5)
-
-
-@pytest.mark.fake_k8s
-def test_port_forward_refuses_a_context_kubeconfig_does_not_have(
-    run_cli: RunCli, platform: dict[str, Any]
-) -> None:
-    result = run_cli("--context", "prod", "port-forward", "kafka-ui")
-    assert result.exit_code == 2
-    assert "kube context 'prod' not found" in result.stderr
-    assert platform["contexts"] == []  # no client was even built, so nothing was sent

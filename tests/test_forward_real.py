@@ -9,14 +9,15 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from platformctl import forward, kube, portforward
+from platformctl import config, forward, kube, portforward, ui
 from platformctl.errors import PlatformError
 from tests.conftest import RunCli
-from tests.lifecycle import up
+from tests.lifecycle import EchoServer, free_port, run_until_ctrl_c, up
 from tests.plugins.fake_portforward import listening_addresses
 from tests.plugins.kube_real import RealCluster
 
@@ -126,3 +127,145 @@ def test_port_forward_carries_bytes_to_the_pod_through_the_api_server_until_ctrl
     assert len(answers) == 2 and all(b'"etcdserver":"3.6.8"' in a for a in answers), answers
     streams = [e for e in real_cluster.requests()[seen:] if e.uri.endswith("/portforward?ports=2379")]
     assert [(e.name, e.code) for e in streams] == [("etcd-0", 101)] * 2
+
+
+@pytest.fixture
+def echo() -> Iterator[EchoServer]:
+    server = EchoServer()
+    yield server
+    server.close()
+
+
+def test_port_forward_without_context_uses_minikubes_and_serves_until_ctrl_c(
+    run_cli: RunCli, real_cluster: RealCluster, echo: EchoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert up(run_cli, real_cluster, "--timeout", "120")[0] == 0
+    path = real_cluster.plane.write_kubeconfig(real_cluster.kubeconfig, {"minikube": real_cluster.credentials})
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    real_cluster.route(8080, echo.port)
+    seen = len(real_cluster.requests())
+    ui_port = free_port()
+    result, echoes = run_until_ctrl_c(
+        run_cli, monkeypatch, [*real_cluster.scope, "port-forward", "kafka-ui", "--port", str(ui_port)], [ui_port]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"http://127.0.0.1:{ui_port}\n"
+    assert echoes == [b"hello %d" % ui_port]
+    assert f"kafka-ui: http://127.0.0.1:{ui_port} -> service {real_cluster.namespace}/kafka-ui:8080" in result.stderr
+    streams = [e for e in real_cluster.requests()[seen:] if e.uri.endswith("/portforward?ports=8080")]
+    assert [e.name.rsplit("-", 2)[0] for e in streams if e.name] == ["kafka-ui"]
+
+
+def test_several_targets_in_one_command(
+    run_cli: RunCli, real_cluster: RealCluster, echo: EchoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert up(run_cli, real_cluster, "--timeout", "120")[0] == 0
+    etcd_port, kafka_port = free_port(), free_port()
+    monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", kafka_port)  # tests bind free ports only
+    real_cluster.route(2379, echo.port)
+    real_cluster.route(9092, echo.port)
+    seen = len(real_cluster.requests())
+    result, echoes = run_until_ctrl_c(
+        run_cli,
+        monkeypatch,
+        [*real_cluster.args, "port-forward", f"etcd:{etcd_port}", "kafka"],
+        [etcd_port, kafka_port],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"http://127.0.0.1:{etcd_port}\n127.0.0.1:{kafka_port}\n"
+    assert echoes == [b"hello %d" % etcd_port, b"hello %d" % kafka_port]
+    streams = [(e.name, e.uri.rsplit("=", 1)[1]) for e in real_cluster.requests()[seen:] if "/portforward" in e.uri]
+    assert streams == [("etcd-0", "2379"), ("kafka-0", "9092")]
+
+
+def test_open_forward_reaches_etcd_in_process_and_closes_after(
+    run_cli: RunCli, real_cluster: RealCluster, echo: EchoServer
+) -> None:
+    assert up(run_cli, real_cluster, "--timeout", "120")[0] == 0
+    real_cluster.route(2379, echo.port)
+    ui.reset()
+    settings = config.load_settings(
+        config.GlobalOptions(context=real_cluster.context, namespace=real_cluster.namespace)
+    )
+    with forward.open_forward(settings, "etcd") as address:
+        host, port = address.rsplit(":", 1)
+        assert host == "127.0.0.1" and port != "2379"  # a free port, never the well-known one
+        with socket.create_connection((host, int(port)), timeout=30) as c:
+            c.sendall(b"etcd?")
+            assert c.recv(10) == b"etcd?"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, int(port)), timeout=5)
+
+
+def test_a_missing_service_and_a_forward_rbac_refuses_are_platform_errors(
+    run_cli: RunCli, real_cluster: RealCluster
+) -> None:
+    ns, plane = real_cluster.namespace, real_cluster.plane
+    missing = opener(real_cluster, "kafka-service", 9092)
+    with pytest.raises(PlatformError) as caught:
+        missing()
+    missing.close()
+    assert str(caught.value) == f"service {ns}/kafka-service not found"
+    assert caught.value.hint == "run `platformctl up` first"
+    assert up(run_cli, real_cluster, "--no-wait")[0] == 0
+    # A user who may read Services and EndpointSlices but not create pods/portforward.
+    user = f"reader-{ns}"
+    labels = {"app.kubernetes.io/instance": ns}
+    plane.api("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": user, "labels": labels},
+        "rules": [
+            {"apiGroups": [""], "resources": ["services", "pods"], "verbs": ["get", "list"]},
+            {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
+        ],
+    })  # fmt: skip
+    plane.api("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings", {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": user},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": user},
+        "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+    })  # fmt: skip
+    reader = plane.user(user, admin=False)
+    path = plane.write_kubeconfig(real_cluster.kubeconfig.with_name("reader"), {"reader": reader})
+    plane.wait_until(lambda: plane.request("GET", f"/api/v1/namespaces/{ns}/services", as_user=reader)[0] == 200)
+    plane.wait_until(lambda: bool(_ready_endpoints(real_cluster, "etcd")))
+    refused = portforward.ServiceOpener(kube_client(path, "reader"), ns, "etcd", 2379)
+    try:
+        with pytest.raises(PlatformError, match=rf"cannot open a port-forward to pod {ns}/etcd-0 port 2379 .*403"):
+            refused()
+    finally:
+        refused.close()
+
+
+def _ready_endpoints(cluster: RealCluster, service: str) -> list[Any]:
+    slices = cluster.get(
+        f"/apis/discovery.k8s.io/v1/namespaces/{cluster.namespace}/endpointslices"
+        f"?labelSelector=kubernetes.io/service-name={service}"
+    )["items"]
+    return [e for s in slices for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready")]
+
+
+def kube_client(path: Any, context: str) -> Any:
+    from kubernetes import config as k8s_config
+
+    return k8s_config.new_client_from_config(config_file=str(path), context=context)
+
+
+def test_a_busy_kafka_port_is_an_error_naming_the_holder_never_another_port(
+    run_cli: RunCli, real_cluster: RealCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert up(run_cli, real_cluster, "--timeout", "120")[0] == 0
+    with socket.create_server(("127.0.0.1", 0)) as holder:
+        port = holder.getsockname()[1]
+        monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", port)
+        result = run_cli(*real_cluster.args, "port-forward", "kafka")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    first = result.stderr.splitlines()[0]
+    assert first.startswith(f"error: port {port} on 127.0.0.1 is already in use by pid {os.getpid()} (")
+    assert "after bootstrap, so this forward cannot use another port" in result.stderr
+
+
+def test_port_forward_refuses_a_context_kubeconfig_does_not_have(run_cli: RunCli, real_cluster: RealCluster) -> None:
+    result = run_cli("--context", "prod", *real_cluster.scope, "port-forward", "kafka-ui")
+    assert result.exit_code == 2
+    assert "kube context 'prod' not found" in result.stderr
+    assert real_cluster.requests() == []
