@@ -48,13 +48,11 @@ from platformctl.errors import PlatformError
 
 T = TypeVar("T")
 
-# Sources that mean "set on this topic". Everything else (broker static/dynamic defaults, Kafka's own
-# defaults) is inherited, so it is not drift from the file.
-_TOPIC_SOURCES = frozenset({ConfigSource.DYNAMIC_TOPIC_CONFIG})
-# Apache Kafka lists every topic config in DescribeConfigs, defaults included; `segment.bytes` is always
-# among them. A broker that omits it lists only explicitly set keys (the Tansu broker does, and marks them
-# all DEFAULT_CONFIG), so there every listed key counts as set.
-_ALWAYS_LISTED = "segment.bytes"
+# DescribeConfigs lists every config of a topic with its source; only DYNAMIC_TOPIC_CONFIG was set on the
+# topic. Everything else is inherited and never drift from the files: Kafka's own defaults, server.properties
+# (STATIC_BROKER_CONFIG), a broker's or the cluster's dynamic config (Kafka 4's controller itself sets a
+# cluster-wide min.insync.replicas, KIP-966, so a fresh cluster already reports DYNAMIC_DEFAULT_BROKER_CONFIG).
+_TOPIC_SOURCE = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
 
 
 @dataclass(frozen=True)
@@ -406,16 +404,12 @@ def _reason(error: Any) -> str:
 
 
 def _split_config(entries: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """(keys set on the topic, inherited keys) from a DescribeConfigs answer; see `_ALWAYS_LISTED`."""
-    lists_defaults = _ALWAYS_LISTED in entries
+    """(keys set on the topic, inherited keys) from a DescribeConfigs answer; see `_TOPIC_SOURCE`."""
     own: dict[str, str] = {}
     inherited: dict[str, str] = {}
     for name, entry in entries.items():
         if entry.value is None or entry.is_sensitive:
             continue
         source = getattr(entry.source, "value", entry.source)
-        if not lists_defaults or source in {s.value for s in _TOPIC_SOURCES}:
-            own[name] = entry.value
-        else:
-            inherited[name] = entry.value
+        (own if source == _TOPIC_SOURCE else inherited)[name] = entry.value
     return own, inherited

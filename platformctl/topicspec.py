@@ -1,9 +1,9 @@
 """What a topic may say, and whether what it says is legal, before anything reaches a broker.
 
-Brokers are the wrong place to find mistakes: the Tansu broker used in tests (and some managed Kafkas)
-accept unknown config keys, bad values and illegal names, and even Apache Kafka reports one topic at a
-time. So platformctl keeps its own catalogue of the topic-level configs of Apache Kafka 4.x (name, type,
-range, allowed values; mirrored from `LogConfig`'s `ConfigDef`,
+Brokers are the wrong place to find mistakes: some Kafka-protocol brokers (and some managed Kafkas)
+accept unknown config keys, bad values and illegal names, and Apache Kafka refuses a create or a change
+only once it was sent, one topic at a time. So platformctl keeps its own catalogue of the topic-level
+configs of Apache Kafka 4.x (name, type, range, allowed values; mirrored from `LogConfig`'s `ConfigDef`,
 https://kafka.apache.org/documentation/#topicconfigs) and validates every value itself.
 
 This module is also the contract between topic files and the layers put on top of them (environment

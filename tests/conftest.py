@@ -1,8 +1,8 @@
 """Shared test fixtures: the CLI runner, and (as pytest plugins) the real local components.
 
-Real servers (the Tansu Kafka broker, etcd) are started once per session on free 127.0.0.1 ports by
-the plugins listed below and stopped by PID. Fakes (Kubernetes API, minikube, docker) are used only where
-nothing real can run here; each fake's docstring says what it does not model.
+Real servers (Apache Kafka, etcd) are started once per session (Kafka: also per test, for tests that
+kill it) on free 127.0.0.1 ports by the plugins listed below and stopped by PID. Fakes (Kubernetes API,
+minikube, docker) are used only where nothing real can run here; each fake's docstring says what it does not model.
 """
 
 from __future__ import annotations

@@ -70,15 +70,34 @@ MUTATING = frozenset(
 )
 
 
-@dataclass(frozen=True)
+# Requests that carry `validate_only` (a dry run: the broker checks and changes nothing), by api_key: the
+# first version with the field, and the first flexible version (tagged fields after the body).
+_VALIDATE_ONLY = {19: (1, 5), 37: (0, 2), 44: (0, 1), 33: (0, 2)}
+
+
+@dataclass
 class Request:
     node_id: int
     api_key: int
     api_version: int
+    # For the requests in _VALIDATE_ONLY: set once the request's last byte passed (None until then, or
+    # when the request never completed).
+    validate_only: bool | None = None
 
     @property
     def name(self) -> str:
         return API_NAMES.get(self.api_key, f"api_key={self.api_key}")
+
+    def finish(self, tail: bytes) -> None:
+        """The request's last two bytes: `validate_only` is the body's last field (followed, in flexible
+        versions, by the tagged-field count, 0 from librdkafka)."""
+        versions = _VALIDATE_ONLY.get(self.api_key)
+        if versions is None or self.api_version < versions[0] or len(tail) < 2:
+            return
+        if self.api_version < versions[1]:
+            self.validate_only = tail[-1] == 1
+        elif tail[-1] == 0:
+            self.validate_only = tail[-2] == 1
 
 
 @dataclass
@@ -99,8 +118,16 @@ class Wire:
 
     @property
     def mutating(self) -> list[str]:
-        """The mutating requests, in order (e.g. ["CreateTopics", "IncrementalAlterConfigs"])."""
-        return [name for name in self.names() if name in MUTATING]
+        """The mutating requests, in order (e.g. ["CreateTopics", "IncrementalAlterConfigs"]); a dry run
+        (`validate_only`) is not one: see `validations`."""
+        with self._lock:
+            return [r.name for r in self.requests if r.name in MUTATING and r.validate_only is not True]
+
+    @property
+    def validations(self) -> list[str]:
+        """The dry runs (`validate_only` requests), in order."""
+        with self._lock:
+            return [r.name for r in self.requests if r.validate_only is True]
 
     def count(self, name: str) -> int:
         return self.names().count(name)
@@ -128,20 +155,26 @@ def tap() -> Iterator[Wire]:
 
 
 class _Framer:
-    """Finds request headers in a client->broker byte stream, however it is split into chunks."""
+    """Finds requests in a client->broker byte stream, however it is split into chunks: each request's
+    header as it arrives, and its last two bytes when it is complete."""
 
     def __init__(self) -> None:
         self.head = b""
         self.skip = 0
+        self.tail = b""
 
-    def feed(self, data: bytes) -> list[tuple[int, int]]:
-        found: list[tuple[int, int]] = []
+    def feed(self, data: bytes) -> list[tuple[int, int] | bytes]:
+        """(api_key, api_version) for each header found, the last two bytes for each request completed."""
+        found: list[tuple[int, int] | bytes] = []
         i, n = 0, len(data)
         while i < n:
             if self.skip:
                 take = min(self.skip, n - i)
+                self.tail = (self.tail + data[i : i + take])[-2:]
                 self.skip -= take
                 i += take
+                if not self.skip:
+                    found.append(self.tail)
                 continue
             need = 8 - len(self.head)
             self.head += data[i : i + need]
@@ -150,6 +183,7 @@ class _Framer:
                 size, api_key, api_version = struct.unpack(">ihh", self.head)
                 found.append((api_key, api_version))
                 self.skip = size - 4  # the size counts what follows it; api_key and api_version are read
+                self.tail = self.head[-2:]
                 self.head = b""
         return found
 
@@ -172,23 +206,28 @@ class Relay:
         self.open()
 
     def open(self) -> None:
-        if self._listener is not None:
-            return
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        listener.settimeout(0.2)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
+        with self._lock:
+            if self._listener is not None:
+                return
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", self.port))
+            listener.listen(64)
+            listener.settimeout(0.2)
+            self.port = listener.getsockname()[1]
+            self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True, name=f"relay-{self.port}").start()
 
     def close(self) -> None:
         """Stop accepting and cut every relayed connection (the broker behind it is gone)."""
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
         with self._lock:
+            listener, self._listener = self._listener, None
+            if listener is not None:
+                # shutdown() wakes the thread blocked in accept(); close() alone leaves the port listening
+                # until that accept() returns, and a restart could not bind it.
+                with contextlib.suppress(OSError):
+                    listener.shutdown(socket.SHUT_RDWR)
+                listener.close()
             conns, self._conns = self._conns, set()
         for conn in conns:
             with contextlib.suppress(OSError):
@@ -223,14 +262,19 @@ class Relay:
         self._pump(client, upstream, _Framer())
 
     def _pump(self, source: socket.socket, sink: socket.socket, framer: _Framer | None) -> None:
+        current = Request(self.node_id, -1, -1)
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
                 if framer is not None:
-                    for api_key, api_version in framer.feed(data):
-                        self._arrived(Request(self.node_id, api_key, api_version))
+                    for event in framer.feed(data):
+                        if isinstance(event, tuple):
+                            current = Request(self.node_id, *event)
+                            self._arrived(current)
+                        else:
+                            current.finish(event)
                 sink.sendall(data)
         except OSError:
             pass

@@ -11,7 +11,7 @@ One file per case:
       error: t.conf:4: invalid HOCON: Expected '}'
 
 Every case runs through the CLI with PLATFORMCTL_BOOTSTRAP_SERVER and PLATFORMCTL_ETCD_ENDPOINT pointing
-at the real session Tansu broker and etcd, so a mistake that slipped past validation would reach them.
+at the session's Apache Kafka broker and etcd, so a mistake that slipped past validation would reach them.
 "Nothing written" is checked three ways: etcd's store revision is unchanged (any put, delete, lock or
 transaction raises it), no mutating Kafka admin call was made (`kafka_calls`), and the broker's topics,
 partitions and configs are as before.
@@ -31,7 +31,7 @@ import yaml
 from platformctl.kafka import Admin
 from tests.conftest import RunCli
 from tests.plugins.etcd import EtcdServer
-from tests.plugins.tansu import KafkaCalls, Tansu
+from tests.plugins.kafka import KafkaCalls, KafkaCluster
 
 # pyhocon reports an unreadable include with the deprecated `logger.warn`; platformctl turns it into the error.
 pytestmark = pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated")
@@ -61,8 +61,8 @@ def etcd_revision(server: EtcdServer) -> int:
     return int(client.status()["header"]["revision"])
 
 
-def kafka_state(tansu: Tansu) -> dict[str, Any]:
-    admin = Admin(tansu.bootstrap, timeout=5)
+def kafka_state(kafka: KafkaCluster) -> dict[str, Any]:
+    admin = Admin(kafka.bootstrap, timeout=5)
     names = admin.describe([]).names
     state = admin.describe(names)
     return {
@@ -83,7 +83,7 @@ def test_the_corpus_covers_every_kind_of_input() -> None:
 def test_bad_input_case(
     path: Path,
     run_cli: RunCli,
-    tansu: Tansu,
+    kafka: KafkaCluster,
     etcd_server: EtcdServer,
     etcd_endpoint: str,
     kafka_calls: KafkaCalls,
@@ -93,9 +93,9 @@ def test_bad_input_case(
     for name, body in (case.get("files") or {}).items():
         (cwd / name).parent.mkdir(parents=True, exist_ok=True)
         (cwd / name).write_text(body, encoding="utf-8")
-    env = {"PLATFORMCTL_BOOTSTRAP_SERVER": tansu.bootstrap, "PLATFORMCTL_ETCD_ENDPOINT": etcd_endpoint}
+    env = {"PLATFORMCTL_BOOTSTRAP_SERVER": kafka.bootstrap, "PLATFORMCTL_ETCD_ENDPOINT": etcd_endpoint}
     env.update(case.get("env") or {})
-    revision, topics = etcd_revision(etcd_server), kafka_state(tansu)
+    revision, topics = etcd_revision(etcd_server), kafka_state(kafka)
 
     result = run_cli(*[str(a) for a in case["args"]], env=env, input=case.get("stdin"))
 
@@ -106,4 +106,4 @@ def test_bad_input_case(
     assert sum(line.startswith("error:") for line in result.stderr.splitlines()) <= 1, explain
     assert kafka_calls.calls == [], explain
     assert etcd_revision(etcd_server) == revision, explain
-    assert kafka_state(tansu) == topics, explain
+    assert kafka_state(kafka) == topics, explain

@@ -1,12 +1,13 @@
-"""Faults with the real components: the Kafka broker or etcd killed (SIGKILL) before, during or after a run.
+"""Faults with the real components: Apache Kafka or etcd killed (SIGKILL) or frozen before, during or after a run.
 
 Each fault must end the command with ONE `error:` line, exit code 1 and no traceback, leave no lock
 behind that outlives its lease, and a re-run once the component is back must converge: every topic with
-its configs, every applied record, nothing twice, and a further re-run that sends nothing.
+its configs, every applied record, nothing twice, and a further re-run that sends nothing (requests are
+counted on the wire, `kafka_wire`).
 
-The Tansu broker keeps topics in memory, so a restarted broker is empty: after a broker fault the re-run
-has to build everything again (which is what "converges" means there). etcd keeps its data dir, so
-after an etcd fault the re-run finds what was written before the kill.
+Kafka keeps its log directory across a restart, as a broker does: after a broker fault the re-run finds
+what Kafka accepted before it died and sends only the rest. etcd keeps its data dir too, so after an etcd
+fault the re-run finds what was written before the kill.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from typer.testing import Result
 from platformctl import etcd
 from platformctl.kafka import Admin
 from tests.conftest import RunCli
+from tests.kafkawire import Request, Wire
 from tests.plugins.etcd import EtcdServer
-from tests.plugins.tansu import KafkaCalls, Tansu
+from tests.plugins.kafka import KafkaCalls, KafkaCluster
 
 TOPICS = """\
 topics:
@@ -37,13 +39,6 @@ EXPECTED = {
     "fault-a": (2, {"retention.ms": "60000", "cleanup.policy": "delete"}),
     "fault-b": (3, {"cleanup.policy": "compact"}),
 }
-
-
-def kill_broker(broker: Tansu) -> None:
-    assert broker.process is not None
-    broker.process.kill()
-    broker.process.wait()
-    broker.process = None
 
 
 def kill_etcd(server: EtcdServer) -> None:
@@ -68,13 +63,13 @@ def errors(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
-def cluster(broker: Tansu) -> dict[str, tuple[int, dict[str, str]]]:
+def cluster(broker: KafkaCluster) -> dict[str, tuple[int, dict[str, str]]]:
     state = Admin(broker.bootstrap, timeout=5).describe(list(EXPECTED))
     return {name: (t.partitions, dict(t.config)) for name, t in state.topics.items()}
 
 
 @pytest.fixture
-def apply(run_cli: RunCli, own_tansu: Tansu, etcd_endpoint: str, etcd_env: str, tmp_path: Path) -> Any:
+def apply(run_cli: RunCli, own_kafka: KafkaCluster, etcd_endpoint: str, etcd_env: str, tmp_path: Path) -> Any:
     """`platformctl --env <fresh> topics apply TOPICS --yes` against this test's broker and the session etcd,
     with a 2 s Kafka request timeout so a dead broker fails fast."""
     settings = tmp_path / "platformctl.yaml"
@@ -85,92 +80,142 @@ def apply(run_cli: RunCli, own_tansu: Tansu, etcd_endpoint: str, etcd_env: str, 
     def run() -> Result:
         return run_cli(
             "--config", str(settings), "--env", etcd_env, "topics", "apply", str(path), "--yes",
-            "--bootstrap-server", own_tansu.bootstrap, "--etcd-endpoint", etcd_endpoint,
+            "--bootstrap-server", own_kafka.bootstrap, "--etcd-endpoint", etcd_endpoint,
         )  # fmt: skip
 
     return run
 
 
-def converged(apply: Any, broker: Tansu, store: etcd.EtcdStore, env: str, calls: KafkaCalls) -> None:
-    """The re-run applies everything once; the one after it sends nothing."""
-    calls.after.clear()
-    calls.calls.clear()
+def converged(
+    apply: Any, broker: KafkaCluster, store: etcd.EtcdStore, env: str, wire: Wire, resent: list[str]
+) -> None:
+    """The re-run sends exactly `resent` (what Kafka had not accepted) and converges; the next sends nothing."""
+    broker.wire.before.clear()
+    wire.clear()
     rerun = apply()
     assert rerun.exit_code == 0, rerun.stderr
+    assert wire.mutating == resent
     assert cluster(broker) == EXPECTED
     assert {name: r.state for name, r in store.applied(env).items()} == {n: etcd.APPLIED for n in EXPECTED}
     assert store.get(etcd.lock_key(env)) is None
-    calls.calls.clear()
+    wire.clear()
     again = apply()
     assert again.exit_code == 0, again.stderr
-    assert calls.calls == []
+    assert wire.mutating == []
 
 
 def test_broker_down_before_apply(
-    apply: Any, own_tansu: Tansu, kafka_calls: KafkaCalls, etcd_endpoint: str, etcd_env: str
+    apply: Any, own_kafka: KafkaCluster, kafka_wire: Wire, etcd_endpoint: str, etcd_env: str
 ) -> None:
     store = etcd.EtcdStore(etcd_endpoint)
-    kill_broker(own_tansu)
+    own_kafka.kill()
     result = apply()
     assert result.exit_code == 1
     [line] = errors(result)
-    assert line.startswith(f"error: cannot reach Kafka at {own_tansu.bootstrap}: ")
-    assert kafka_calls.calls == []
+    assert line.startswith(f"error: cannot reach Kafka at {own_kafka.bootstrap}: ")
+    assert kafka_wire.names() == []  # nothing reached a broker
     assert store.applied(etcd_env) == {} and store.get(etcd.lock_key(etcd_env)) is None
 
-    own_tansu.start()
-    converged(apply, own_tansu, store, etcd_env, kafka_calls)
+    own_kafka.start()
+    converged(apply, own_kafka, store, etcd_env, kafka_wire, ["CreateTopics"])
 
 
 def test_broker_killed_while_the_create_is_in_flight(
-    apply: Any, own_tansu: Tansu, kafka_calls: KafkaCalls, etcd_endpoint: str, etcd_env: str
+    apply: Any, own_kafka: KafkaCluster, kafka_wire: Wire, etcd_endpoint: str, etcd_env: str
 ) -> None:
     store = etcd.EtcdStore(etcd_endpoint)
-    # Killed as soon as CreateTopics is sent, before its answer: the outcome is unknown to platformctl.
-    kafka_calls.after["create_topics"] = lambda futures: kill_broker(own_tansu)
+
+    # Killed when the CreateTopics request reached the wire, before the broker had all of it (once).
+    def kill(request: Request) -> None:
+        own_kafka.wire.before.clear()
+        own_kafka.kill()
+
+    own_kafka.wire.before["CreateTopics"] = kill
     result = apply()
     assert result.exit_code == 1
     [line] = errors(result)
-    assert own_tansu.bootstrap in line, line
-    assert kafka_calls.calls == ["create_topics"]
-    # Every topic was recorded ahead as an intent. The broker dies right after the request leaves; on a
-    # loaded machine it may still answer first, and a topic Kafka acknowledged is rightly marked applied:
-    # either way, no topic is without a record and none is in another state.
-    states = {name: r.state for name, r in store.applied(etcd_env).items()}
-    assert set(states) == set(EXPECTED)
-    assert set(states.values()) <= {etcd.INTENT, etcd.APPLIED}
+    assert line.startswith(f"error: lost Kafka at {own_kafka.bootstrap} while creating topic "), line
+    assert kafka_wire.mutating == ["CreateTopics"]
+    # Every topic was recorded ahead as an intent, and stays one: Kafka never had the request.
+    assert {name: r.state for name, r in store.applied(etcd_env).items()} == dict.fromkeys(EXPECTED, etcd.INTENT)
     assert store.get(etcd.lock_key(etcd_env)) is None  # the lock was released
 
-    own_tansu.start()  # empty: Tansu keeps topics in memory
-    converged(apply, own_tansu, store, etcd_env, kafka_calls)
+    own_kafka.start()
+    assert cluster(own_kafka) == {}
+    converged(apply, own_kafka, store, etcd_env, kafka_wire, ["CreateTopics"])
 
 
 def test_broker_killed_after_it_accepted_the_create(
-    apply: Any, own_tansu: Tansu, kafka_calls: KafkaCalls, etcd_endpoint: str, etcd_env: str
-) -> None:
+    apply: Any, own_kafka: KafkaCluster, kafka_calls: KafkaCalls, kafka_wire: Wire, etcd_endpoint: str,
+    etcd_env: str,
+) -> None:  # fmt: skip
     store = etcd.EtcdStore(etcd_endpoint)
 
     def accepted_then_killed(futures: Any) -> None:
         for future in futures.values():
             future.result()
-        kill_broker(own_tansu)
+        own_kafka.kill()
 
     kafka_calls.after["create_topics"] = accepted_then_killed
     result = apply()
     assert result.exit_code == 1
     [line] = errors(result)
-    assert own_tansu.bootstrap in line, line
+    assert own_kafka.bootstrap in line, line
     assert store.get(etcd.lock_key(etcd_env)) is None
 
-    own_tansu.start()
-    converged(apply, own_tansu, store, etcd_env, kafka_calls)
+    # Kafka kept the topics it acknowledged (its log survived the SIGKILL): the re-run sends nothing to
+    # Kafka and completes the records.
+    kafka_calls.after.clear()
+    own_kafka.start()
+    assert cluster(own_kafka) == EXPECTED
+    converged(apply, own_kafka, store, etcd_env, kafka_wire, [])
 
     # And once more after a successful apply: the broker dies between two runs.
-    kill_broker(own_tansu)
+    own_kafka.kill()
     down = apply()
     assert down.exit_code == 1 and len(errors(down)) == 1
-    own_tansu.start()
-    converged(apply, own_tansu, store, etcd_env, kafka_calls)
+    own_kafka.start()
+    converged(apply, own_kafka, store, etcd_env, kafka_wire, [])
+
+
+def test_broker_frozen_mid_apply_times_out_in_one_line(
+    apply: Any, own_kafka: KafkaCluster, kafka_wire: Wire, etcd_endpoint: str, etcd_env: str
+) -> None:
+    """A broker that stops answering (SIGSTOP: alive, port open, silent) costs the request timeout, once."""
+    store = etcd.EtcdStore(etcd_endpoint)
+    [node] = own_kafka.nodes
+    assert node.process is not None
+    pid = node.process.pid
+
+    def freeze(request: Request) -> None:
+        own_kafka.wire.before.clear()
+        os.kill(pid, signal.SIGSTOP)
+
+    own_kafka.wire.before["CreateTopics"] = freeze
+    try:
+        started = time.monotonic()
+        result = apply()
+        took = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert result.exit_code == 1
+    [line] = errors(result)
+    assert line.startswith(f"error: lost Kafka at {own_kafka.bootstrap} while creating topic "), line
+    assert "Timed out" in line, line
+    assert took < 60, took  # bounded by the 2 s request timeout, not by librdkafka's defaults
+    assert store.get(etcd.lock_key(etcd_env)) is None
+    # The frozen broker got the whole request and acts on it once it runs again: the re-run finds
+    # whatever it did and sends only the rest.
+    own_kafka.wire.before.clear()
+    own_kafka.wait_ready()
+    kafka_wire.clear()
+    rerun = apply()
+    assert rerun.exit_code == 0, rerun.stderr
+    assert set(kafka_wire.mutating) <= {"CreateTopics"}
+    assert cluster(own_kafka) == EXPECTED
+    kafka_wire.clear()
+    assert apply().exit_code == 0
+    assert kafka_wire.mutating == []
 
 
 def test_etcd_killed_during_overrides_set(
@@ -214,7 +259,8 @@ def _short_lock(monkeypatch: pytest.MonkeyPatch, ttl: int) -> None:
 
 
 def test_etcd_killed_during_apply_holding_the_lock(
-    apply: Any, own_tansu: Tansu, kafka_calls: KafkaCalls, etcd_server: EtcdServer, etcd_endpoint: str,
+    apply: Any, own_kafka: KafkaCluster, kafka_calls: KafkaCalls, kafka_wire: Wire, etcd_server: EtcdServer,
+    etcd_endpoint: str,
     etcd_env: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     store = etcd.EtcdStore(etcd_endpoint)
@@ -235,7 +281,7 @@ def test_etcd_killed_during_apply_holding_the_lock(
             f"(etcd at {etcd_endpoint} is unreachable) and 1 more"
         ), line
     assert held[0] is not None and held[0].value["purpose"] == "topics apply"
-    assert cluster(own_tansu) == EXPECTED  # Kafka's part was done and is kept
+    assert cluster(own_kafka) == EXPECTED  # Kafka's part was done and is kept
 
     # The lock could not be released while etcd was down; its lease runs out on its own (TTL 2 s here,
     # 30 s by default), so no lock is left behind for good. (The re-run needs it: it has nothing to change
@@ -245,17 +291,18 @@ def test_etcd_killed_during_apply_holding_the_lock(
         assert time.monotonic() < deadline, "the orphaned lock never expired"
         time.sleep(0.2)
     kafka_calls.after.clear()
-    kafka_calls.calls.clear()
+    kafka_wire.clear()
     rerun = apply()
     assert rerun.exit_code == 0, rerun.stderr
-    assert kafka_calls.calls == []  # nothing left to do on Kafka, nothing done twice
-    assert cluster(own_tansu) == EXPECTED
+    assert kafka_wire.mutating == []  # nothing left to do on Kafka, nothing done twice
+    assert cluster(own_kafka) == EXPECTED
     assert {name: r.state for name, r in store.applied(etcd_env).items()} == {n: etcd.APPLIED for n in EXPECTED}
     assert store.get(etcd.lock_key(etcd_env)) is None
 
 
 def test_applied_records_lost_to_an_etcd_outage_come_back_on_rerun(
-    apply: Any, own_tansu: Tansu, kafka_calls: KafkaCalls, etcd_server: EtcdServer, etcd_endpoint: str,
+    apply: Any, own_kafka: KafkaCluster, kafka_calls: KafkaCalls, kafka_wire: Wire, etcd_server: EtcdServer,
+    etcd_endpoint: str,
     etcd_env: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     store = etcd.EtcdStore(etcd_endpoint)
@@ -270,10 +317,10 @@ def test_applied_records_lost_to_an_etcd_outage_come_back_on_rerun(
     while store.get(etcd.lock_key(etcd_env)) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     kafka_calls.after.clear()
-    kafka_calls.calls.clear()
+    kafka_wire.clear()
     rerun = apply()
     assert rerun.exit_code == 0, rerun.stderr
-    assert kafka_calls.calls == []  # nothing to change on Kafka: only the records are completed
+    assert kafka_wire.mutating == []  # nothing to change on Kafka: only the records are completed
     assert "nothing to change on Kafka" in rerun.stderr
     for name in EXPECTED:
         assert (

@@ -6,7 +6,15 @@ import random
 import struct
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+    ResourceType,
+)
 
 from tests.kafkawire import MUTATING, Wire, _Framer
 from tests.plugins.kafka import KafkaCluster
@@ -28,7 +36,8 @@ def test_framer_finds_every_header_however_the_stream_is_split() -> None:
         step = rng.choice([1, 2, 3, 7, 64, 1000])
         found += framer.feed(stream[i : i + step])
         i += step
-    assert found == [(key, version) for key, version, _ in sent]
+    assert [event for event in found if isinstance(event, tuple)] == [(key, version) for key, version, _ in sent]
+    assert [event for event in found if isinstance(event, bytes)] == [_frame(*request)[-2:] for request in sent]
 
 
 @pytest.mark.kafka_real
@@ -44,4 +53,20 @@ def test_clients_reach_the_broker_only_through_the_relay(kafka: KafkaCluster, ka
     for future in futures.values():
         future.result()
     assert kafka_wire.mutating == ["CreateTopics"]  # one request for both topics
+    # A dry run (validate_only) is a request of the same kind that changes nothing: told apart on the wire.
+    kafka_wire.clear()
+    for future in client.create_topics([NewTopic("wire-three", 1, 1)], validate_only=True).values():
+        future.result()
+    assert (kafka_wire.mutating, kafka_wire.validations) == ([], ["CreateTopics"])
+    partitions = client.create_partitions([NewPartitions("wire-one", 2)], validate_only=True)
+    for future in partitions.values():
+        future.result()
+    alter = ConfigResource(ResourceType.TOPIC, "wire-one", incremental_configs=[
+        ConfigEntry("retention.ms", "1000", incremental_operation=AlterConfigOpType.SET)])  # fmt: skip
+    for future in client.incremental_alter_configs([alter], validate_only=True).values():
+        future.result()
+    for future in client.incremental_alter_configs([alter]).values():
+        future.result()
+    assert kafka_wire.validations == ["CreateTopics", "CreatePartitions", "IncrementalAlterConfigs"]
+    assert kafka_wire.mutating == ["IncrementalAlterConfigs"]
     assert "CreateTopics" in MUTATING and "Metadata" not in MUTATING

@@ -3,8 +3,8 @@
 The Kubernetes side is faked twice: the fake API server (tests/plugins/fake_kube.py) holds the platform's
 Services (from a real `up --no-wait`), which is how reach.py decides the platform is up; `Upstreams`
 (tests/plugins/fake_portforward.py) replaces `portforward.service_opener`, so every stream of the real
-in-process forward is connected to the real etcd or to a real Tansu broker. That broker advertises the
-forward's port, as the platform's Kafka advertises localhost:9092 (a free port here: 9092 may be taken).
+in-process forward is connected to the real etcd or to a real Apache Kafka broker. That broker advertises
+the forward's port, as the platform's Kafka advertises localhost:9092 (a free port here: 9092 may be taken).
 """
 
 from __future__ import annotations
@@ -21,17 +21,17 @@ from platformctl.kafka import Admin, ClusterState
 from tests.conftest import RunCli
 from tests.plugins.fake_kube import FakeKube
 from tests.plugins.fake_portforward import Upstreams, listening_addresses
-from tests.plugins.tansu import Tansu, free_port
+from tests.plugins.kafka import KafkaCluster, free_port
 
-pytestmark = pytest.mark.fake_k8s
+pytestmark = [pytest.mark.fake_k8s, pytest.mark.kafka_real]
 
 TWITTER = Path(__file__).parent.parent / "examples" / "twitter-topic.conf"
 
 
 @pytest.fixture(scope="module")
-def forwarded_tansu() -> Iterator[Tansu]:
+def forwarded_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
     """A broker listening on one port and advertising another: the port the Kafka forward must listen on."""
-    with Tansu(free_port(), advertised_port=free_port()) as broker:
+    with KafkaCluster(tmp_path_factory.mktemp("kafka-forwarded"), advertised_port=free_port()) as broker:
         yield broker
 
 
@@ -41,16 +41,16 @@ def platform(
     fake_kube: FakeKube,
     kubeconfig: Path,
     upstreams: Upstreams,
-    forwarded_tansu: Tansu,
+    forwarded_kafka: KafkaCluster,
     etcd_endpoint: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Upstreams:
     """The platform applied to the fake API server (context `minikube`), its Services routed to real servers."""
     fake_kube.auto_ready = True  # workloads applied now report ready, for the tests that wait
     assert run_cli("--context", "minikube", "up", "--no-wait").exit_code == 0
-    assert forwarded_tansu.advertised_port is not None
-    monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", forwarded_tansu.advertised_port)
-    upstreams.routes["kafka-service"] = forwarded_tansu.port
+    assert forwarded_kafka.advertised_port is not None
+    monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", forwarded_kafka.advertised_port)
+    upstreams.routes["kafka-service"] = forwarded_kafka.nodes[0].relay.port
     upstreams.routes["etcd"] = int(etcd_endpoint.rsplit(":", 1)[1])
     return upstreams
 
@@ -77,7 +77,7 @@ def _topic(tmp_path: Path, name: str) -> Path:
 
 
 def test_topics_apply_reaches_kafka_and_etcd_through_forwards_closed_after(
-    run_cli: RunCli, platform: Upstreams, forwarded_tansu: Tansu, store: etcd.EtcdStore, etcd_env: str,
+    run_cli: RunCli, platform: Upstreams, forwarded_kafka: KafkaCluster, store: etcd.EtcdStore, etcd_env: str,
     tmp_path: Path,
 ) -> None:  # fmt: skip
     assert overrides.seed(store, etcd_env)
@@ -96,7 +96,7 @@ def test_topics_apply_reaches_kafka_and_etcd_through_forwards_closed_after(
 
 
 def test_up_seeding_then_twitter_topic_gets_one_broker_values_through_forwards(
-    run_cli: RunCli, platform: Upstreams, fake_kube: FakeKube, forwarded_tansu: Tansu, store: etcd.EtcdStore,
+    run_cli: RunCli, platform: Upstreams, fake_kube: FakeKube, forwarded_kafka: KafkaCluster, store: etcd.EtcdStore,
     etcd_env: str,
 ) -> None:  # fmt: skip
     up = run_cli("--context", "minikube", "--env", etcd_env, "up", "--timeout", "60")
@@ -111,7 +111,7 @@ def test_up_seeding_then_twitter_topic_gets_one_broker_values_through_forwards(
 
 
 def test_platform_up_but_etcd_unreachable_fails_before_kafka(
-    run_cli: RunCli, platform: Upstreams, forwarded_tansu: Tansu, etcd_env: str, tmp_path: Path
+    run_cli: RunCli, platform: Upstreams, forwarded_kafka: KafkaCluster, etcd_env: str, tmp_path: Path
 ) -> None:
     platform.routes["etcd"] = free_port()  # the forward works, nothing answers behind it
     name = f"{etcd_env}-never"
@@ -135,7 +135,7 @@ def test_platform_up_but_no_ready_etcd_pod_fails(
 
 
 def test_no_overrides_skips_etcd_but_still_forwards_kafka(
-    run_cli: RunCli, platform: Upstreams, forwarded_tansu: Tansu, etcd_env: str, tmp_path: Path
+    run_cli: RunCli, platform: Upstreams, forwarded_kafka: KafkaCluster, etcd_env: str, tmp_path: Path
 ) -> None:
     platform.routes["etcd"] = free_port()
     name = f"{etcd_env}-plain"
@@ -161,14 +161,14 @@ def test_busy_kafka_port_is_an_error_naming_its_holder(
 
 
 def test_explicit_endpoints_never_look_for_the_platform(
-    run_cli: RunCli, platform: Upstreams, fake_kube: FakeKube, forwarded_tansu: Tansu, etcd_endpoint: str,
+    run_cli: RunCli, platform: Upstreams, fake_kube: FakeKube, forwarded_kafka: KafkaCluster, etcd_endpoint: str,
     store: etcd.EtcdStore, etcd_env: str, tmp_path: Path,
 ) -> None:  # fmt: skip
     overrides.seed(store, etcd_env)
     seen = len(fake_kube.requests)
     result = run_cli(
         "--env", etcd_env, "topics", "plan", str(_topic(tmp_path, f"{etcd_env}-direct")),
-        "--bootstrap-server", f"127.0.0.1:{forwarded_tansu.port}", "--etcd-endpoint", etcd_endpoint,
+        "--bootstrap-server", forwarded_kafka.bootstrap, "--etcd-endpoint", etcd_endpoint,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert fake_kube.requests[seen:] == [] and platform.built == []
@@ -187,12 +187,12 @@ def test_overrides_commands_reach_the_platforms_etcd(
 
 
 def test_no_platform_in_the_namespace_means_file_values_with_a_warning(
-    run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path, upstreams: Upstreams, tansu: Tansu, etcd_env: str,
+    run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path, upstreams: Upstreams, kafka: KafkaCluster, etcd_env: str,
     tmp_path: Path,
 ) -> None:  # fmt: skip
     # The context exists and answers, but nothing was ever applied: there is no platform to forward to.
     name = f"{etcd_env}-nop"
-    result = run_cli("topics", "plan", str(_topic(tmp_path, name)), "--bootstrap-server", tansu.bootstrap)
+    result = run_cli("topics", "plan", str(_topic(tmp_path, name)), "--bootstrap-server", kafka.bootstrap)
     assert result.exit_code == 2, result.stderr  # the file's replication-factor 3: one broker cannot
     assert "fewer than replication-factor 3" in result.stderr
     assert (
@@ -206,9 +206,9 @@ def test_no_platform_in_the_namespace_means_file_values_with_a_warning(
 
 
 def test_a_cluster_that_refuses_to_say_is_an_error_not_no_platform(
-    run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path, tansu: Tansu, etcd_env: str, tmp_path: Path
+    run_cli: RunCli, fake_kube: FakeKube, kubeconfig: Path, kafka: KafkaCluster, etcd_env: str, tmp_path: Path
 ) -> None:
     fake_kube.forbid.add(("list", "services"))
-    result = run_cli("topics", "plan", str(_topic(tmp_path, f"{etcd_env}-403")), "--bootstrap-server", tansu.bootstrap)
+    result = run_cli("topics", "plan", str(_topic(tmp_path, f"{etcd_env}-403")), "--bootstrap-server", kafka.bootstrap)
     assert result.exit_code == 1
     assert "error: forbidden while listing" in result.stderr

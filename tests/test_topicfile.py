@@ -10,6 +10,7 @@ from platformctl import topics
 from platformctl.errors import InputError
 from platformctl.topicfile import _hocon_lines
 from platformctl.topicspec import Layer, Source
+from tests.plugins.kafka import KafkaCluster
 
 HOCON = """\
 // several topics
@@ -124,13 +125,12 @@ def test_a_layer_that_sets_min_insync_itself_is_not_silently_lowered(tmp_path: P
     assert str(caught.value).startswith("command line: --set t.min.insync.replicas: is 2, greater than")
 
 
-@pytest.mark.fake_admin
-def test_on_applied_gets_the_plan_digest(tmp_path: Path) -> None:
+def test_on_applied_gets_the_plan_digest(tmp_path: Path, kafka_cluster3: KafkaCluster) -> None:
     from platformctl.kafka import Admin
-    from tests.fake_admin import FakeAdminClient
 
-    admin = Admin("fake:9092", client=FakeAdminClient(), timeout=2)
-    plan = topics.plan([_spec(tmp_path)], admin.describe(["t"]))
+    admin = Admin(kafka_cluster3.bootstrap, timeout=15)
+    spec = _spec(tmp_path)  # replication factor 3: production's shape
+    plan = topics.plan([spec], admin.describe(["t"]))
     seen: list[tuple[str, str]] = []
     topics.apply(plan, admin, on_applied=lambda top, digest: seen.append((top.name, digest)))
     assert seen == [("t", plan.digest)]

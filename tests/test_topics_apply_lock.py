@@ -1,4 +1,4 @@
-"""`topics apply` takes the environment lock only when it has something to apply (real etcd and Tansu).
+"""`topics apply` takes the environment lock only when it has something to apply (real etcd and Apache Kafka).
 
 A run with nothing to change, or one stopped by bad input or a missing confirmation, must not write to
 etcd at all (not even the lock's create and delete); a run that applies re-plans under the lock and
@@ -15,8 +15,9 @@ from typer.testing import Result
 
 from platformctl import etcd
 from tests.conftest import RunCli
+from tests.kafkawire import Wire
 from tests.plugins.etcd import EtcdServer
-from tests.plugins.tansu import KafkaCalls, Tansu
+from tests.plugins.kafka import KafkaCluster
 
 
 def _revision(server: EtcdServer) -> int:
@@ -25,36 +26,36 @@ def _revision(server: EtcdServer) -> int:
 
 
 def _apply(
-    run_cli: RunCli, env: str, path: Path, tansu: Tansu, endpoint: str, *extra: str, input: str | None = None
+    run_cli: RunCli, env: str, path: Path, kafka: KafkaCluster, endpoint: str, *extra: str, input: str | None = None
 ) -> Result:
     return run_cli(
-        "--env", env, "topics", "apply", str(path), "--bootstrap-server", tansu.bootstrap,
+        "--env", env, "topics", "apply", str(path), "--bootstrap-server", kafka.bootstrap,
         "--etcd-endpoint", endpoint, *extra, input=input,
     )  # fmt: skip
 
 
 def test_a_no_op_apply_writes_nothing_to_etcd(
-    run_cli: RunCli, tansu: Tansu, etcd_server: EtcdServer, etcd_endpoint: str, etcd_env: str,
-    kafka_calls: KafkaCalls, tmp_path: Path,
+    run_cli: RunCli, kafka: KafkaCluster, etcd_server: EtcdServer, etcd_endpoint: str, etcd_env: str,
+    kafka_wire: Wire, tmp_path: Path,
 ) -> None:  # fmt: skip
     path = tmp_path / "t.yaml"
     path.write_text("topic: {name: lock-noop, partitions: 1, replication-factor: 1}\n")
     before = _revision(etcd_server)
-    assert _apply(run_cli, etcd_env, path, tansu, etcd_endpoint, "--yes").exit_code == 0
+    assert _apply(run_cli, etcd_env, path, kafka, etcd_endpoint, "--yes").exit_code == 0
     assert _revision(etcd_server) > before  # the lock, and the applied record
-    assert kafka_calls.calls == ["create_topics"]
+    assert kafka_wire.mutating == ["CreateTopics"]
 
-    kafka_calls.calls.clear()
+    kafka_wire.clear()
     before = _revision(etcd_server)
-    again = _apply(run_cli, etcd_env, path, tansu, etcd_endpoint, "--yes")
+    again = _apply(run_cli, etcd_env, path, kafka, etcd_endpoint, "--yes")
     assert again.exit_code == 0, again.stderr
     assert "nothing to change" in again.stderr
-    assert kafka_calls.calls == []
+    assert kafka_wire.mutating == []
     assert _revision(etcd_server) == before
 
 
 def test_a_plan_that_changed_since_it_was_shown_is_not_applied(
-    run_cli: RunCli, tansu: Tansu, etcd_endpoint: str, etcd_env: str, kafka_calls: KafkaCalls,
+    run_cli: RunCli, kafka: KafkaCluster, etcd_endpoint: str, etcd_env: str, kafka_wire: Wire,
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     path = tmp_path / "t.yaml"
@@ -67,17 +68,17 @@ def test_a_plan_that_changed_since_it_was_shown_is_not_applied(
 
     monkeypatch.setattr("platformctl.commands.base.interactive", lambda: True)
     monkeypatch.setattr("typer.confirm", confirm_while_someone_sets_an_override)
-    result = _apply(run_cli, etcd_env, path, tansu, etcd_endpoint)
+    result = _apply(run_cli, etcd_env, path, kafka, etcd_endpoint)
     assert result.exit_code == 1
     assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
         "error: the plan changed since it was shown (the environment's overrides or the topics changed "
         "meanwhile); nothing applied"
     ]
-    assert kafka_calls.calls == []
+    assert kafka_wire.mutating == []
     assert store.get(etcd.lock_key(etcd_env)) is None
 
     monkeypatch.setattr("platformctl.commands.base.interactive", lambda: False)
-    rerun = _apply(run_cli, etcd_env, path, tansu, etcd_endpoint, "--yes")
+    rerun = _apply(run_cli, etcd_env, path, kafka, etcd_endpoint, "--yes")
     assert rerun.exit_code == 0, rerun.stderr
     assert "created lock-changed" in rerun.stdout
-    assert kafka_calls.calls == ["create_topics"]
+    assert kafka_wire.mutating == ["CreateTopics"]

@@ -1,7 +1,7 @@
 """Every class of bad topic input: the exact message, exit code 2, and no mutating request to the broker.
 
-Runs `topics apply --yes` against the real Tansu broker (which would accept most of these mistakes
-itself, see TESTING.md), recording every mutating admin call and comparing the cluster's topics before
+Runs `topics apply --yes` against Apache Kafka (which would refuse some of these mistakes only once
+sent, and accept others), recording every mutating admin call and comparing the cluster's topics before
 and after.
 """
 
@@ -14,7 +14,7 @@ import pytest
 
 from platformctl.kafka import Admin
 from tests.conftest import RunCli
-from tests.plugins.tansu import KafkaCalls, Tansu
+from tests.plugins.kafka import KafkaCalls, KafkaCluster
 
 ONE = "topic: {name: a, partitions: 1, replication-factor: 1}\n"
 HOCON_BAD_VALUES = """\
@@ -220,7 +220,7 @@ def _error_block(stderr: str) -> str:
 @pytest.mark.parametrize(("files", "args", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_reported_exactly_and_nothing_is_sent(
     run_cli: RunCli,
-    tansu: Tansu,
+    kafka: KafkaCluster,
     kafka_calls: KafkaCalls,
     tmp_path: Path,
     files: dict[str, str],
@@ -232,15 +232,15 @@ def test_bad_input_is_reported_exactly_and_nothing_is_sent(
     for name, body in files.items():
         (folder / name).write_text(body)
     targets = [str(folder / name) for name in files] or [str(folder)]
-    before = Admin(tansu.bootstrap, timeout=5).describe(["a", "b"]).names
+    before = Admin(kafka.bootstrap, timeout=5).describe(["a", "b"]).names
 
-    result = run_cli("topics", "apply", *targets, "--bootstrap-server", tansu.bootstrap, "--yes", *args)
+    result = run_cli("topics", "apply", *targets, "--bootstrap-server", kafka.bootstrap, "--yes", *args)
 
     assert result.exit_code == 2, result.stderr
     assert _error_block(result.stderr) == expected.format(dir=folder)
     assert "Traceback" not in result.stderr
     assert kafka_calls.calls == []
-    assert Admin(tansu.bootstrap, timeout=5).describe(["a", "b"]).names == before
+    assert Admin(kafka.bootstrap, timeout=5).describe(["a", "b"]).names == before
 
 
 def test_missing_bootstrap_server_is_input_error(run_cli: RunCli, tmp_path: Path) -> None:
@@ -256,11 +256,11 @@ def test_missing_bootstrap_server_is_input_error(run_cli: RunCli, tmp_path: Path
 
 
 def test_impossible_change_blocks_apply_with_reason(
-    run_cli: RunCli, tansu: Tansu, kafka_calls: KafkaCalls, tmp_path: Path
+    run_cli: RunCli, kafka: KafkaCluster, kafka_calls: KafkaCalls, tmp_path: Path
 ) -> None:
     path = tmp_path / "t.yaml"
     path.write_text("topic: {name: shrink-me, partitions: 4, replication-factor: 1}\n")
-    server = ("--bootstrap-server", tansu.bootstrap)
+    server = ("--bootstrap-server", kafka.bootstrap)
     assert run_cli("topics", "apply", str(path), *server, "--yes").exit_code == 0
     path.write_text("topic: {name: shrink-me, partitions: 2, replication-factor: 1}\n")
     kafka_calls.calls.clear()

@@ -1,4 +1,4 @@
-"""`topics plan/apply --env E` with environment overrides from a real etcd and the real Tansu broker.
+"""`topics plan/apply --env E` with environment overrides from a real etcd and Apache Kafka.
 
 Covers the precedence file < topic-defaults < topics/<topic> < --set, provenance in text and JSON plans,
 the environment lock around apply, the applied records, and the refusal to touch Kafka when etcd is
@@ -20,8 +20,9 @@ import platformctl.kafka
 from platformctl import etcd, overrides
 from platformctl.kafka import Admin
 from tests.conftest import RunCli
+from tests.kafkawire import Wire
 from tests.plugins.etcd import EtcdServer, free_port
-from tests.plugins.tansu import KafkaCalls, Tansu
+from tests.plugins.kafka import KafkaCalls, KafkaCluster
 
 TWITTER = Path(__file__).parent.parent / "examples" / "twitter-topic.conf"
 
@@ -32,13 +33,13 @@ def store(etcd_endpoint: str) -> etcd.EtcdStore:
 
 
 @pytest.fixture
-def topics_cli(run_cli: RunCli, tansu: Tansu, etcd_endpoint: str, etcd_env: str) -> RunCli:
-    """`platformctl --env <fresh env> topics ARGS... --bootstrap-server <tansu> --etcd-endpoint <etcd>`."""
+def topics_cli(run_cli: RunCli, kafka: KafkaCluster, etcd_endpoint: str, etcd_env: str) -> RunCli:
+    """`platformctl --env <fresh env> topics ARGS... --bootstrap-server <kafka> --etcd-endpoint <etcd>`."""
 
     def invoke(*args: str, input: str | None = None) -> Any:
         return run_cli(
             "--env", etcd_env, "topics", *args,
-            "--bootstrap-server", tansu.bootstrap, "--etcd-endpoint", etcd_endpoint,
+            "--bootstrap-server", kafka.bootstrap, "--etcd-endpoint", etcd_endpoint,
             input=input,
         )  # fmt: skip
 
@@ -76,7 +77,7 @@ def test_twitter_topic_applied_to_dev_after_seeding(
     store: etcd.EtcdStore,
     etcd_env: str,
     etcd_endpoint: str,
-    tansu: Tansu,
+    kafka: KafkaCluster,
 ) -> None:
     """The issue's acceptance: RF 1 and min.insync.replicas 1 from etcd, everything else from the file."""
     assert run_cli("--env", etcd_env, "overrides", "seed", "--etcd-endpoint", etcd_endpoint).exit_code == 0
@@ -109,7 +110,7 @@ def test_twitter_topic_applied_to_dev_after_seeding(
     digest = json.loads(topics_cli("plan", str(TWITTER), "--output", "json").stdout)["digest"]
     applied = topics_cli("apply", str(TWITTER), "--yes")
     assert applied.exit_code == 0, applied.stderr
-    state = Admin(tansu.bootstrap, timeout=5).describe(["twitter-topic"]).topics["twitter-topic"]
+    state = Admin(kafka.bootstrap, timeout=5).describe(["twitter-topic"]).topics["twitter-topic"]
     assert (state.partitions, state.replication_factor) == (9, 1)
     assert dict(state.config) == {
         "cleanup.policy": "compact",
@@ -216,13 +217,13 @@ def test_lowering_replication_below_min_insync_is_shown_as_derived(
 
 
 def test_etcd_down_fails_before_anything_is_sent_to_kafka(
-    run_cli: RunCli, tansu: Tansu, etcd_server: EtcdServer, admin_created: list[str], tmp_path: Path
+    run_cli: RunCli, kafka: KafkaCluster, etcd_server: EtcdServer, admin_created: list[str], tmp_path: Path
 ) -> None:
     conf = _write(tmp_path, "down.yaml", "topic: {name: etcd-down, partitions: 1, replication-factor: 1}\n")
     nowhere = f"http://127.0.0.1:{free_port()}"
     for endpoint, stop in ((nowhere, False), (etcd_server.endpoint, True)):
         for command in ("plan", "apply"):
-            args = ["topics", command, str(conf), "--bootstrap-server", tansu.bootstrap]
+            args = ["topics", command, str(conf), "--bootstrap-server", kafka.bootstrap]
             if command == "apply":
                 args.append("--yes")
             if stop:
@@ -234,11 +235,11 @@ def test_etcd_down_fails_before_anything_is_sent_to_kafka(
             assert result.stderr.splitlines()[0] == f"error: etcd at {endpoint} is unreachable"
             assert "--no-overrides" in result.stderr
     assert admin_created == []
-    assert "etcd-down" not in Admin(tansu.bootstrap, timeout=5).describe([]).names
+    assert "etcd-down" not in Admin(kafka.bootstrap, timeout=5).describe([]).names
 
 
 def test_no_overrides_skips_etcd_explicitly(
-    topics_cli: RunCli, run_cli: RunCli, store: etcd.EtcdStore, etcd_env: str, tansu: Tansu, tmp_path: Path
+    topics_cli: RunCli, run_cli: RunCli, store: etcd.EtcdStore, etcd_env: str, kafka: KafkaCluster, tmp_path: Path
 ) -> None:
     conf = _write(
         tmp_path, "plain.yaml", "topic:\n  name: plain\n  partitions: 1\n  replication-factor: 1\n"
@@ -253,10 +254,10 @@ def test_no_overrides_skips_etcd_explicitly(
 
     # Even with etcd unreachable: the user said so.
     nowhere = f"http://127.0.0.1:{free_port()}"
-    args = ("topics", "apply", str(conf), "--bootstrap-server", tansu.bootstrap, "--yes", "--no-overrides")
+    args = ("topics", "apply", str(conf), "--bootstrap-server", kafka.bootstrap, "--yes", "--no-overrides")
     result = run_cli(*args, "--etcd-endpoint", nowhere)
     assert result.exit_code == 0, result.stderr
-    assert "plain" in Admin(tansu.bootstrap, timeout=5).describe([]).names
+    assert "plain" in Admin(kafka.bootstrap, timeout=5).describe([]).names
 
     pruning = run_cli(*args, "--prune")
     assert pruning.exit_code == 2
@@ -264,10 +265,10 @@ def test_no_overrides_skips_etcd_explicitly(
 
 
 def test_without_an_endpoint_the_plan_warns_that_overrides_were_not_read(
-    run_cli: RunCli, tansu: Tansu, tmp_path: Path
+    run_cli: RunCli, kafka: KafkaCluster, tmp_path: Path
 ) -> None:
     conf = _write(tmp_path, "warn.yaml", "topic: {name: warn, partitions: 1, replication-factor: 1}\n")
-    result = run_cli("topics", "plan", str(conf), "--bootstrap-server", tansu.bootstrap)
+    result = run_cli("topics", "plan", str(conf), "--bootstrap-server", kafka.bootstrap)
     assert result.exit_code == 0
     assert (
         "warning: no etcd endpoint configured: overrides of environment 'dev' were not read" in result.stderr
@@ -275,8 +276,9 @@ def test_without_an_endpoint_the_plan_warns_that_overrides_were_not_read(
 
 
 def test_second_apply_fails_naming_the_holder_while_the_first_applies(
-    topics_cli: RunCli, kafka_calls: KafkaCalls, store: etcd.EtcdStore, etcd_env: str, etcd_endpoint: str,
-    tansu: Tansu, tmp_path: Path,
+    topics_cli: RunCli, kafka_calls: KafkaCalls, kafka_wire: Wire, store: etcd.EtcdStore, etcd_env: str,
+    etcd_endpoint: str,
+    kafka: KafkaCluster, tmp_path: Path,
 ) -> None:  # fmt: skip
     conf = _write(tmp_path, "lock.yaml", "topic: {name: locked-one, partitions: 1, replication-factor: 1}\n")
     # The second apply has work of its own: an apply with nothing to change takes no lock.
@@ -289,7 +291,7 @@ def test_second_apply_fails_naming_the_holder_while_the_first_applies(
         second.append(
             subprocess.run(
                 [sys.executable, "-m", "platformctl", "--env", etcd_env, "topics", "apply", str(other),
-                 "--bootstrap-server", tansu.bootstrap, "--etcd-endpoint", etcd_endpoint, "--yes"],
+                 "--bootstrap-server", kafka.bootstrap, "--etcd-endpoint", etcd_endpoint, "--yes"],
                 capture_output=True, text=True, env=env, timeout=120, check=False,
             )
         )  # fmt: skip
@@ -302,8 +304,8 @@ def test_second_apply_fails_naming_the_holder_while_the_first_applies(
     message = next(line for line in second[0].stderr.splitlines() if line.startswith("error:"))
     assert message.startswith(f"error: environment '{etcd_env}' is locked by ")
     assert f"pid {os.getpid()} (topics apply) since " in message
-    assert kafka_calls.calls == ["create_topics"]
-    assert "locked-two" not in Admin(tansu.bootstrap, timeout=5).describe([]).names  # the second sent nothing
+    assert kafka_wire.mutating == ["CreateTopics"]
+    assert "locked-two" not in Admin(kafka.bootstrap, timeout=5).describe([]).names  # the second sent nothing
     assert store.get(etcd.lock_key(etcd_env)) is None
 
 
@@ -336,14 +338,14 @@ def test_lock_is_released_on_error_and_on_ctrl_c(
 
 
 def test_apply_refuses_and_sends_nothing_while_the_env_is_locked(
-    topics_cli: RunCli, kafka_calls: KafkaCalls, store: etcd.EtcdStore, etcd_env: str, tmp_path: Path
+    topics_cli: RunCli, kafka_wire: Wire, store: etcd.EtcdStore, etcd_env: str, tmp_path: Path
 ) -> None:
     conf = _write(tmp_path, "busy.yaml", "topic: {name: busy-one, partitions: 1, replication-factor: 1}\n")
     with store.lock(etcd_env, purpose="topics apply") as held:
         result = topics_cli("apply", str(conf), "--yes")
     assert result.exit_code == 1
     assert f"is locked by {held.holder} (topics apply)" in result.stderr
-    assert kafka_calls.calls == []
+    assert kafka_wire.mutating == []
     # plan takes no lock: it reads only.
     with store.lock(etcd_env):
         assert topics_cli("plan", str(conf)).exit_code == 0

@@ -1,4 +1,4 @@
-"""The write-ahead records of `topics apply` (real etcd and the real Tansu broker).
+"""The write-ahead records of `topics apply` (real etcd and Apache Kafka).
 
 Under the environment lock, before anything is sent to Kafka, `topics apply` writes an intent record for
 every topic it is about to create or change (one etcd transaction per 128); once Kafka accepted a topic
@@ -22,16 +22,17 @@ from platformctl import etcd
 from platformctl.errors import PlatformError
 from platformctl.kafka import Admin, NewTopicRequest
 from tests.conftest import RunCli
+from tests.kafkawire import Wire
 from tests.plugins.etcd import EtcdServer
-from tests.plugins.tansu import KafkaCalls, Tansu
+from tests.plugins.kafka import KafkaCalls, KafkaCluster
 
 
 class Env:
     """One test's environment: a fresh etcd env, topic names of its own on the session broker."""
 
-    def __init__(self, run_cli: RunCli, tansu: Tansu, endpoint: str, env: str, tmp_path: Path) -> None:
+    def __init__(self, run_cli: RunCli, kafka: KafkaCluster, endpoint: str, env: str, tmp_path: Path) -> None:
         self.run_cli = run_cli
-        self.tansu = tansu
+        self.kafka = kafka
         self.endpoint = endpoint
         self.env = env
         self.tmp_path = tmp_path
@@ -52,7 +53,7 @@ class Env:
 
     def cli(self, command: str, path: Path, *extra: str) -> Result:
         return self.run_cli(
-            "--env", self.env, "topics", command, str(path), "--bootstrap-server", self.tansu.bootstrap,
+            "--env", self.env, "topics", command, str(path), "--bootstrap-server", self.kafka.bootstrap,
             "--etcd-endpoint", self.endpoint, *extra,
         )  # fmt: skip
 
@@ -63,7 +64,7 @@ class Env:
         return {name: r.state for name, r in self.store.applied(self.env).items()}
 
     def on_kafka(self) -> frozenset[str]:
-        names = Admin(self.tansu.bootstrap, timeout=5).describe([]).names
+        names = Admin(self.kafka.bootstrap, timeout=5).describe([]).names
         return frozenset(n for n in names if n.startswith(f"{self.env}-"))
 
     def intent(self, suffix: str) -> None:
@@ -75,8 +76,8 @@ class Env:
 
 
 @pytest.fixture
-def env(run_cli: RunCli, tansu: Tansu, etcd_endpoint: str, etcd_env: str, tmp_path: Path) -> Env:
-    return Env(run_cli, tansu, etcd_endpoint, etcd_env, tmp_path)
+def env(run_cli: RunCli, kafka: KafkaCluster, etcd_endpoint: str, etcd_env: str, tmp_path: Path) -> Env:
+    return Env(run_cli, kafka, etcd_endpoint, etcd_env, tmp_path)
 
 
 def errors(result: Result) -> list[str]:
@@ -179,7 +180,7 @@ def test_intents_and_applied_marks_beyond_etcd_max_txn_ops_go_in_chunks(
 
 @pytest.mark.parametrize("how", ["stopped", "killed"])
 def test_etcd_gone_before_the_intents_are_written_nothing_reaches_kafka(
-    env: Env, how: str, kafka_calls: KafkaCalls, etcd_server: EtcdServer, monkeypatch: pytest.MonkeyPatch
+    env: Env, how: str, kafka_wire: Wire, etcd_server: EtcdServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The lock is taken (so etcd was there after the plan); etcd goes away right before the intents.
     lock = etcd.EtcdStore.lock
@@ -211,14 +212,14 @@ def test_etcd_gone_before_the_intents_are_written_nothing_reaches_kafka(
         f"error: could not write the intent records to etcd, so nothing was sent to Kafka: etcd at "
         f"{env.endpoint} is unreachable"
     ]
-    assert kafka_calls.calls == []
+    assert kafka_wire.mutating == []
     assert env.on_kafka() == frozenset()
     assert env.states() == {}
 
     # Once the orphaned lock expired, a re-run applies everything and records it.
     rerun = _apply_when_unlocked(env, path)
     assert rerun.exit_code == 0, rerun.stderr
-    assert kafka_calls.calls == ["create_topics"]
+    assert kafka_wire.mutating == ["CreateTopics"]
     assert env.states() == {env.name("a"): etcd.APPLIED, env.name("b"): etcd.APPLIED}
 
 
@@ -233,7 +234,7 @@ def _apply_when_unlocked(env: Env, path: Path, *extra: str) -> Result:
 
 
 def test_a_rerun_with_nothing_to_change_on_kafka_completes_the_intents(
-    env: Env, kafka_calls: KafkaCalls, etcd_server: EtcdServer, monkeypatch: pytest.MonkeyPatch
+    env: Env, kafka_wire: Wire, etcd_server: EtcdServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = env.file("a", "b")
     names = [env.name("a"), env.name("b")]
@@ -252,10 +253,10 @@ def test_a_rerun_with_nothing_to_change_on_kafka_completes_the_intents(
     )
     assert env.store.applied(env.env) == before
 
-    kafka_calls.calls.clear()
+    kafka_wire.clear()
     rerun = env.cli("apply", path, "--output", "json")  # no --yes: nothing for Kafka, so nothing to confirm
     assert rerun.exit_code == 0, rerun.stderr
-    assert kafka_calls.calls == []
+    assert kafka_wire.mutating == []
     out = json.loads(rerun.stdout)
     assert out["records"] == {"completed": names, "removed": []}
     assert out["applied"]["created"] == []
@@ -276,7 +277,7 @@ def test_a_rerun_with_nothing_to_change_on_kafka_completes_the_intents(
 
 
 def test_an_intent_whose_topic_was_never_created_is_replaced_or_removed(
-    env: Env, kafka_calls: KafkaCalls, txns: list[list[str]]
+    env: Env, kafka_wire: Wire, txns: list[list[str]]
 ) -> None:
     env.intent("again")  # still in the files: the next apply's intent replaces it
     env.intent("gone")  # no longer in the files: removed
@@ -285,7 +286,7 @@ def test_an_intent_whose_topic_was_never_created_is_replaced_or_removed(
 
     result = env.apply(path)
     assert result.exit_code == 0, result.stderr
-    assert kafka_calls.calls == ["create_topics"]
+    assert kafka_wire.mutating == ["CreateTopics"]
     assert f"created {env.name('again')}" in result.stdout
     assert (
         f"removed the intent record of {env.name('gone')} (never created on Kafka, no longer in the files)"
@@ -300,22 +301,22 @@ def test_an_intent_whose_topic_was_never_created_is_replaced_or_removed(
 
     # With nothing to change on Kafka, an orphan is still removed (under the lock), and said so.
     env.intent("later")
-    kafka_calls.calls.clear()
+    kafka_wire.clear()
     quiet = env.apply(path)
     assert quiet.exit_code == 0, quiet.stderr
-    assert kafka_calls.calls == []
+    assert kafka_wire.mutating == []
     assert "nothing to change on Kafka" in quiet.stderr
     assert f"removed the intent record of {env.name('later')}" in quiet.stdout
     assert env.states() == {env.name("again"): etcd.APPLIED}
 
 
 def test_prune_treats_an_intent_record_as_managed(
-    env: Env, kafka_calls: KafkaCalls, monkeypatch: pytest.MonkeyPatch
+    env: Env, kafka_wire: Wire, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keep, doomed, foreign = env.name("keep"), env.name("doomed"), env.name("foreign")
     env.apply(env.file("keep"))
     _leave_intents(env, env.file("doomed"), monkeypatch)  # on Kafka, its record an intent
-    Admin(env.tansu.bootstrap, timeout=5).create_topics([NewTopicRequest(foreign, 1, 1, {})])  # no record
+    Admin(env.kafka.bootstrap, timeout=5).create_topics([NewTopicRequest(foreign, 1, 1, {})])  # no record
     env.intent("orphan")  # an intent for a topic that is not on Kafka
     assert env.states() == {keep: etcd.APPLIED, doomed: etcd.INTENT, env.name("orphan"): etcd.INTENT}
 
@@ -323,17 +324,17 @@ def test_prune_treats_an_intent_record_as_managed(
     assert f"- {doomed}  delete: platformctl applied it, and it is no longer in the files (--prune)\n" in plan.stdout
     assert foreign not in plan.stdout
 
-    kafka_calls.calls.clear()
+    kafka_wire.clear()
     pruned = env.apply(env.file("keep"), "--prune")
     assert pruned.exit_code == 0, pruned.stderr
-    assert kafka_calls.calls == ["delete_topics"]
+    assert kafka_wire.mutating == ["DeleteTopics"]
     assert f"deleted {doomed}" in pruned.stdout
     assert f"removed the intent record of {env.name('orphan')}" in pruned.stdout
     assert env.on_kafka() == frozenset({keep, foreign})  # the topic with no record is never touched
     assert env.states() == {keep: etcd.APPLIED}
 
 
-def test_a_record_without_a_state_is_applied(env: Env, kafka_calls: KafkaCalls) -> None:
+def test_a_record_without_a_state_is_applied(env: Env) -> None:
     """Records written before intents existed have no `state`: they are applied, and stay as they are."""
     path = env.file("old")
     assert env.apply(path).exit_code == 0

@@ -5,7 +5,7 @@
 other end is served by an echo thread that plays the container's server. It does NOT model the websocket
 framing, kubelet, the client library's proxy thread or its buffering; `error` (the per-port error channel)
 is whatever a test sets. `Upstreams` replaces `portforward.service_opener` (the whole Kubernetes side of a
-forward) with openers that connect each stream to a real local server (the Tansu broker, etcd) named per
+forward) with openers that connect each stream to a real local server (Apache Kafka, etcd) named per
 Service, so in-process forwards carry real Kafka and etcd traffic; it does NOT model Service -> pod
 resolution (see FakeApiServer for that), pod replacement, or the API server.
 `FakeApiServer` is a real HTTP server answering the two GETs the opener makes

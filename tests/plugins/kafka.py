@@ -17,6 +17,7 @@ Each fixture gives a `KafkaCluster`:
     cluster.cluster_id           the KRaft cluster id the nodes were formatted with
     cluster.nodes                [KafkaNode]: node_id, address, process, log (its server.log), properties
     cluster.wire                 every request any client sent this cluster (tests/kafkawire.py)
+    cluster.client()             a confluent_kafka AdminClient for it (quiet)
     cluster.kill(node_id=None)   SIGKILL one node (default: all); its relay refuses connections meanwhile
     cluster.stop() / start()     SIGTERM and wait (then SIGKILL) / start again on the same ports and data
     cluster.restart()
@@ -147,10 +148,20 @@ class KafkaCluster:
         ]
         # Tests of the port-forward path: the broker advertises a port where something else listens.
         self.advertised_port = advertised_port
+        # Starting and stopping are serialised: a wire hook may kill a node from a relay thread while the
+        # test, which saw the connection drop, already starts it again.
+        self._lifecycle = threading.RLock()
 
     @property
     def bootstrap(self) -> str:
         return ",".join(n.address for n in self.nodes)
+
+    def client(self) -> Any:
+        """A confluent_kafka AdminClient for this cluster whose log lines go nowhere (a test that stops
+        the broker would otherwise get librdkafka's reconnect complaints on stderr)."""
+        from confluent_kafka.admin import AdminClient
+
+        return AdminClient({"bootstrap.servers": self.bootstrap, "logger": _QUIET})
 
     def node(self, node_id: int) -> KafkaNode:
         return next(n for n in self.nodes if n.node_id == node_id)
@@ -201,13 +212,15 @@ class KafkaCluster:
 
     def start(self) -> None:
         """Start every node that is not running and wait until all are registered brokers."""
-        for node in self.nodes:
-            if not node.running:
-                self._launch(node)
+        with self._lifecycle:
+            for node in self.nodes:
+                if not node.running:
+                    self._launch(node)
         self.wait_ready()
 
     def start_node(self, node_id: int) -> None:
-        self._launch(self.node(node_id))
+        with self._lifecycle:
+            self._launch(self.node(node_id))
         self.wait_ready()
 
     def _launch(self, node: KafkaNode) -> None:
@@ -263,39 +276,43 @@ class KafkaCluster:
     def stop(self, node_id: int | None = None, *, timeout: float = 20.0) -> None:
         """SIGTERM (a clean shutdown), then SIGKILL after `timeout`; the relay refuses connections."""
         nodes = self.nodes if node_id is None else [self.node(node_id)]
-        for node in nodes:
-            if node.process is not None and node.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(node.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for node in nodes:
-            self._reap(node, max(deadline - time.monotonic(), 0.1))
+        with self._lifecycle:
+            for node in nodes:
+                if node.process is not None and node.process.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(node.process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            for node in nodes:
+                self._reap(node, max(deadline - time.monotonic(), 0.1))
 
     def kill(self, node_id: int | None = None) -> None:
         """SIGKILL: the broker dies as in a crash (no clean shutdown); its data stays for a restart."""
         nodes = self.nodes if node_id is None else [self.node(node_id)]
-        for node in nodes:
-            node.relay.close()
-            if node.process is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(node.process.pid, signal.SIGKILL)
-        for node in nodes:
-            self._reap(node, 10)
+        with self._lifecycle:
+            for node in nodes:
+                if node.process is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(node.process.pid, signal.SIGKILL)
+            for node in nodes:
+                self._reap(node, 10)
 
     def _reap(self, node: KafkaNode, timeout: float) -> None:
+        """Wait for the process to end (SIGKILL after `timeout`), then cut its relay's connections: a
+        client sees the broker gone only once it is. Safe to call from a relay thread (a wire hook)."""
+        process = node.process
+        if process is not None:
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+                process.wait()
         node.relay.close()
-        if node.process is None:
-            return
-        try:
-            node.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(node.process.pid, signal.SIGKILL)
-            node.process.wait()
-        node.process = None
-        if node.dumping is not None:
-            _keep_archive(node.dumping)
-            node.dumping = None
+        if process is not None and node.process is process:
+            node.process = None
+            if node.dumping is not None:
+                _keep_archive(node.dumping)
+                node.dumping = None
 
     def restart(self) -> None:
         self.stop()
@@ -463,6 +480,16 @@ def kafka_wire() -> Iterator[Wire]:
     """Every request that reaches any test broker during this test, counted on the wire."""
     with tap() as wire:
         yield wire
+
+
+KAFKA_FIXTURES = frozenset({"kafka", "kafka_cluster3", "own_kafka"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses a Kafka fixture is marked `kafka_real` (`-m kafka_real` selects them)."""
+    for item in items:
+        if KAFKA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kafka_real)
 
 
 @pytest.hookimpl(hookwrapper=True)
