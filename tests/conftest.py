@@ -22,7 +22,6 @@ pytest_plugins: list[str] = [
     "tests.plugins.fake_kube",
     "tests.plugins.fake_portforward",
     "tests.plugins.kafka",
-    "tests.plugins.tansu",
     "tests.plugins.etcd",
     "tests.plugins.kube_real",
     "tests.plugins.schema_registry",

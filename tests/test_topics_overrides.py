@@ -2,7 +2,7 @@
 
 Covers the precedence file < topic-defaults < topics/<topic> < --set, provenance in text and JSON plans,
 the environment lock around apply, the applied records, and the refusal to touch Kafka when etcd is
-expected but unreachable. The acceptance case is the reference `examples/twitter-topic.conf`.
+expected but unreachable. The reference `examples/twitter-topic.conf` on both shapes: test_reference_topic.py.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from tests.conftest import RunCli
 from tests.kafkawire import Wire
 from tests.plugins.etcd import EtcdServer, free_port
 from tests.plugins.kafka import KafkaCalls, KafkaCluster
-
-TWITTER = Path(__file__).parent.parent / "examples" / "twitter-topic.conf"
 
 
 @pytest.fixture
@@ -69,77 +67,6 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 def _plan_values(result: Any) -> dict[str, Any]:
     plan = json.loads(result.stdout)
     return {c["key"]: c["desired"] for c in plan["topics"][0]["changes"] if c["desired"] is not None}
-
-
-def test_twitter_topic_applied_to_dev_after_seeding(
-    topics_cli: RunCli,
-    run_cli: RunCli,
-    store: etcd.EtcdStore,
-    etcd_env: str,
-    etcd_endpoint: str,
-    kafka: KafkaCluster,
-) -> None:
-    """The issue's acceptance: RF 1 and min.insync.replicas 1 from etcd, everything else from the file."""
-    assert run_cli("--env", etcd_env, "overrides", "seed", "--etcd-endpoint", etcd_endpoint).exit_code == 0
-    defaults = store.get(etcd.topic_defaults_key(etcd_env))
-    assert defaults is not None
-    source = f"etcd {defaults.key}@{defaults.mod_revision}"
-
-    plan = topics_cli("plan", str(TWITTER))
-    assert plan.exit_code == 0, plan.stderr
-    # "    + KEY  VALUE  SOURCE": every key of a topic to create
-    rows = [line.split(None, 3) for line in plan.stdout.splitlines() if line.startswith("    + ")]
-    by_key = {row[1]: row for row in rows}
-    from_etcd = {key for key, row in by_key.items() if "etcd " in row[-1]}
-    assert from_etcd == {"replication-factor", "min.insync.replicas"}
-    assert by_key["replication-factor"][2:] == ["1", f"{source} (replaces 3 from {TWITTER}:8)"]
-    assert by_key["min.insync.replicas"][2:] == ["1", f"{source} (replaces 2 from {TWITTER}:14)"]
-    assert by_key["partitions"][2:] == ["9", f"{TWITTER}:7"]
-
-    as_json = _plan_values(topics_cli("plan", str(TWITTER), "--output", "json"))
-    etcd_keys = {key for key, value in as_json.items() if value["source"]["kind"] == "etcd"}
-    assert etcd_keys == {"replication-factor", "min.insync.replicas"}
-    for key, file_value, line in (("replication-factor", 3, 8), ("min.insync.replicas", "2", 14)):
-        assert as_json[key]["source"] == {
-            "kind": "etcd", "ref": defaults.key, "revision": defaults.mod_revision, "note": None,
-        }  # fmt: skip
-        file_source = {"kind": "file", "ref": f"{TWITTER}:{line}", "revision": None, "note": None}
-        assert as_json[key]["replaced"] == [{"value": file_value, "source": file_source}]
-    assert {v["source"]["kind"] for k, v in as_json.items() if k not in etcd_keys} == {"file"}
-
-    digest = json.loads(topics_cli("plan", str(TWITTER), "--output", "json").stdout)["digest"]
-    applied = topics_cli("apply", str(TWITTER), "--yes")
-    assert applied.exit_code == 0, applied.stderr
-    state = Admin(kafka.bootstrap, timeout=5).describe(["twitter-topic"]).topics["twitter-topic"]
-    assert (state.partitions, state.replication_factor) == (9, 1)
-    assert dict(state.config) == {
-        "cleanup.policy": "compact",
-        "min.compaction.lag.ms": "3600000",
-        "min.cleanable.dirty.ratio": "0.5",
-        "delete.retention.ms": "86400000",
-        "min.insync.replicas": "1",
-        "retention.ms": "-1",
-    }
-    record = store.applied(etcd_env)["twitter-topic"]
-    assert record.spec == {
-        "partitions": 9,
-        "replication-factor": 1,
-        "config": {
-            "cleanup.policy": "compact",
-            "delete.retention.ms": "86400000",
-            "min.cleanable.dirty.ratio": "0.5",
-            "min.compaction.lag.ms": "3600000",
-            "min.insync.replicas": "1",
-            "retention.ms": "-1",
-        },
-    }
-    assert record.plan_digest == digest  # the plan that was applied
-    assert store.get(etcd.lock_key(etcd_env)) is None  # released on success
-
-    again = topics_cli("apply", str(TWITTER), "--yes")
-    assert again.exit_code == 0
-    assert "nothing to change" in again.stderr
-    assert store.applied(etcd_env)["twitter-topic"].mod_revision == record.mod_revision
 
 
 def test_precedence_at_each_level(

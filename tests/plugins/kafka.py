@@ -71,9 +71,9 @@ CLUSTER_ID = "cGxhdGZvcm1jdGwtdGVzdA"  # 22 characters of base64: a KRaft cluste
 START_TIMEOUT = 120.0  # bounds a start on a loaded 2-core machine; not an assertion on speed
 LOG_TAIL = 25
 
-_QUIET = logging.getLogger("tests.kafka.librdkafka")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False
+QUIET = logging.getLogger("tests.kafka.librdkafka")  # a `logger` for test clients: librdkafka says nothing
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
 def free_port() -> int:
@@ -161,7 +161,7 @@ class KafkaCluster:
         the broker would otherwise get librdkafka's reconnect complaints on stderr)."""
         from confluent_kafka.admin import AdminClient
 
-        return AdminClient({"bootstrap.servers": self.bootstrap, "logger": _QUIET})
+        return AdminClient({"bootstrap.servers": self.bootstrap, "logger": QUIET})
 
     def node(self, node_id: int) -> KafkaNode:
         return next(n for n in self.nodes if n.node_id == node_id)
@@ -253,7 +253,7 @@ class KafkaCluster:
         from confluent_kafka.admin import AdminClient
 
         running = [n for n in self.nodes if n.process is not None]
-        client = AdminClient({"bootstrap.servers": self.bootstrap, "logger": _QUIET})
+        client = AdminClient({"bootstrap.servers": self.bootstrap, "logger": QUIET})
         deadline = time.monotonic() + timeout
         while True:
             for node in running:

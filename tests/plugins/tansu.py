@@ -114,7 +114,3 @@ def own_tansu() -> Iterator[Tansu]:
     """A broker for one test that stops or restarts it."""
     with Tansu(free_port()) as broker:
         yield broker
-
-
-# The AdminClient hooks live with the Apache Kafka plugin; re-exported for the tests still on Tansu.
-from tests.plugins.kafka import KafkaCalls, kafka_calls  # noqa: E402, F401
