@@ -49,7 +49,7 @@ def connect(environment: Mapping[str, str] | None = None, *, where: str = "the h
     except docker.errors.DockerException as e:
         address = f" at {host}" if host else ""
         raise PlatformError(
-            f"cannot reach the Docker daemon of {where}{address}: {_reason(e)}",
+            f"cannot reach the Docker daemon of {where}{address}: {_unreachable_reason(_reason(e))}",
             hint="start Docker (Docker Desktop, or `sudo systemctl start docker`) and run again"
             if where == "the host"
             else "check the node with `minikube status`",
@@ -166,6 +166,20 @@ def registry_of(image: str) -> str:
     if sep and ("." in first or ":" in first or first == "localhost"):
         return first
     return "docker.io"
+
+
+# What the SDK's connection errors mean, from the OS error inside its "Error while fetching server API
+# version: ('Connection aborted.', FileNotFoundError(2, ...))" (requests wraps the socket error twice).
+_UNREACHABLE = (
+    ("FileNotFoundError", "no daemon is listening (its socket does not exist)"),
+    ("ConnectionRefusedError", "no daemon is listening (connection refused)"),
+    ("Connection refused", "no daemon is listening (connection refused)"),
+    ("PermissionError", "permission denied on its socket (is this user in the docker group?)"),
+)
+
+
+def _unreachable_reason(text: str) -> str:
+    return next((meaning for marker, meaning in _UNREACHABLE if marker in text), text)
 
 
 def _reason(e: BaseException) -> str:

@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from platformctl import hints, render
+from platformctl import hints, render, ui
 from platformctl.errors import PlatformError
 from platformctl.lifecycle import intended_context, target, uses_minikube
 
@@ -96,20 +96,7 @@ def run(settings: Settings) -> list[Check]:
                 "install it: https://minikube.sigs.k8s.io/docs/start/ (or use an existing cluster with --context)",
             )
         )
-        wanted = [mk.driver] if mk.driver else list(DRIVERS)
-        present = [d for d in wanted if d in DRIVERS and shutil.which(DRIVERS[d])]
-        if mk.driver and mk.driver not in DRIVERS:
-            present = [mk.driver] if shutil.which(mk.driver) else []
-        checks.append(
-            Check("driver", True, ", ".join(present))
-            if present
-            else Check(
-                "driver",
-                False,
-                f"no {'driver ' + mk.driver if mk.driver else 'minikube driver'} found",
-                "install Docker or Podman (or kvm2/qemu), or set minikube.driver to one you have",
-            )
-        )
+        checks.append(_driver_check(mk.driver))
         memory = _host_memory_mb()
         if memory is not None:
             checks.append(
@@ -163,6 +150,60 @@ def run(settings: Settings) -> list[Check]:
     checks.append(_version_check(settings, running_profile is not None or not uses_minikube(settings)))
     checks.append(_images_check(settings))
     return checks
+
+
+def _docker_problem() -> str | None:
+    """Why the host's Docker daemon does not answer, or None when it does (the binary alone is not a driver:
+    `minikube start --driver=docker` needs the daemon)."""
+    from platformctl import dockerhost
+
+    try:
+        dockerhost.connect()
+    except PlatformError as e:
+        return e.message
+    return None
+
+
+def _driver_check(driver: str | None) -> Check:
+    wanted = [driver] if driver else list(DRIVERS)
+    present = [d for d in wanted if d in DRIVERS and shutil.which(DRIVERS[d])]
+    if driver and driver not in DRIVERS:
+        present = [driver] if shutil.which(driver) else []
+    silent = _docker_problem() if "docker" in present else None
+    if silent is not None:
+        present.remove("docker")
+        if not present:
+            return Check(
+                "driver",
+                False,
+                f"docker is installed, but {silent}",
+                "start Docker (Docker Desktop, or `sudo systemctl start docker`), or set minikube.driver to "
+                "another driver you have",
+            )
+        return Check("driver", True, f"{', '.join(present)} (docker is installed, but its daemon does not answer)")
+    if not present:
+        return Check(
+            "driver",
+            False,
+            f"no {'driver ' + driver if driver else 'minikube driver'} found",
+            "install Docker or Podman (or kvm2/qemu), or set minikube.driver to one you have",
+        )
+    return Check("driver", True, ", ".join(d + (" (the daemon answers)" if d == "docker" else "") for d in present))
+
+
+def checks_text(checks: list[Check], *, colour: bool = False) -> str:
+    """The checks as aligned plain lines, each fix on its own line below its check: nothing is cut or
+    folded at any width (a URL stays whole), and FAIL is red on a terminal."""
+    width = max(len(c.name) for c in checks)
+    lines = ["platformctl doctor"]
+    for c in checks:
+        result = "ok  " if c.ok else "FAIL"
+        if colour:
+            result = ui.paint(result, "green" if c.ok else "bold red")
+        lines.append(f"{c.name.ljust(width)}  {result}  {c.detail}".rstrip())
+        if not c.ok and c.fix:
+            lines.append(f"{' ' * width}        fix: {c.fix}")
+    return "\n".join(lines)
 
 
 def _context_check(settings: Settings, minikube_running: bool) -> Check:

@@ -216,6 +216,35 @@ class Response:
         return json.loads(self.body or b"null")
 
 
+def transport_error(e: Exception, server: str, context: str, what: str) -> UnreachableError:
+    """The API server could not be reached (refused, unresolvable, timed out): one line, the OS's reason
+    rather than urllib3's retry report, and what to check. Every command that talks to a cluster says it
+    the same way (and exits 1)."""
+    reason: Any = getattr(e, "reason", None) or e
+    # urllib3's NewConnectionError subclasses ConnectTimeoutError: a refused connection is not a timeout.
+    errors = urllib3.exceptions
+    refused = isinstance(reason, errors.NewConnectionError) or isinstance(e, errors.NewConnectionError)
+    timed_out = isinstance(reason, errors.TimeoutError) or isinstance(e, errors.TimeoutError)
+    if timed_out and not refused:
+        return UnreachableError(
+            f"the API server at {server} (context {context!r}) did not answer in time while {what}",
+            hint="the cluster may be overloaded or starting; run the command again (it converges)",
+        )
+    detail = one_line(str(getattr(reason, "reason", None) or reason))
+    if isinstance(e, ApiException):
+        detail = one_line(str(e.reason))
+    # "HTTPSConnection(host='10.0.0.1', port=8443): Failed to establish a new connection: [Errno 111]
+    # Connection refused" says twice what the message already says: keep the OS's words.
+    errno = re.search(r"\[Errno -?\d+\] (.+?)\)*$", detail)
+    if errno:
+        detail = errno.group(1).rstrip("'\")")
+    return UnreachableError(
+        f"cannot reach the API server at {server} (context {context!r}) while {what}: {detail}",
+        hint="is the cluster running? `minikube status`, or check the context with `kubectl cluster-info "
+        f"--context {context}`",
+    )
+
+
 def one_line(text: str) -> str:
     """Server messages and log lines as one line of an error."""
     return " ".join(str(text).split())
@@ -288,25 +317,7 @@ class Cluster:
         raise self._status_error(raw.status, data or b"", what)
 
     def _transport_error(self, e: Exception, what: str) -> UnreachableError:
-        reason: Any = getattr(e, "reason", None) or e
-        # urllib3's NewConnectionError subclasses ConnectTimeoutError: a refused connection is not a timeout.
-        errors = urllib3.exceptions
-        refused = isinstance(reason, errors.NewConnectionError) or isinstance(e, errors.NewConnectionError)
-        timed_out = isinstance(reason, errors.TimeoutError) or isinstance(e, errors.TimeoutError)
-        if timed_out and not refused:
-            return UnreachableError(
-                f"the API server at {self.server} (context {self.target.context!r}) did not answer in time "
-                f"while {what}",
-                hint="the cluster may be overloaded or starting; run the command again (it converges)",
-            )
-        detail = one_line(str(getattr(reason, "reason", None) or reason))
-        if isinstance(e, ApiException):
-            detail = one_line(str(e.reason))
-        return UnreachableError(
-            f"cannot reach the API server at {self.server} (context {self.target.context!r}) while {what}: {detail}",
-            hint="is the cluster running? `minikube status`, or check the context with `kubectl cluster-info "
-            f"--context {self.target.context}`",
-        )
+        return transport_error(e, self.server, self.target.context, what)
 
     def _status_error(self, status: int, body: bytes, what: str) -> PlatformError:
         message = _status_message(body)

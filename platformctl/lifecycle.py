@@ -51,6 +51,26 @@ def target(settings: Settings) -> Target:
     return kube.resolve_target(context, origin=origin)
 
 
+def require_cluster(settings: Settings, *, minikube_first: bool = False) -> Target:
+    """`target` for a command that needs the cluster (status, port-forward). In minikube mode, a missing
+    context is explained by minikube when it can be (`minikube is not installed`, `profile ... is not
+    running`: exit 1, as `up` says it) rather than as a wrong target; `minikube_first` asks minikube before
+    anything else (status: a stopped profile's API server would only time out)."""
+    from platformctl.errors import WrongTargetError
+
+    if not uses_minikube(settings):
+        return target(settings)
+    from platformctl import minikube
+
+    if minikube_first:
+        minikube.require_running(settings.minikube.profile)
+    try:
+        return target(settings)
+    except WrongTargetError:
+        minikube.require_running(settings.minikube.profile)
+        raise
+
+
 def _minikube_version_guard(settings: Settings, running_version: str | None) -> None:
     wanted = settings.minikube.kubernetes_version
     if running_version and running_version.lstrip("v") != wanted.lstrip("v"):

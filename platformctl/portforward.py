@@ -27,10 +27,11 @@ if TYPE_CHECKING:
 
 
 def target_context(settings: Settings) -> str:
-    """The kube context to forward through, after the same guard `up` uses (WrongTargetError otherwise)."""
+    """The kube context to forward through: a running minikube profile, or the --context given, after the
+    same guard `up` uses (with the same errors and exit codes)."""
     from platformctl import lifecycle
 
-    return lifecycle.target(settings).context
+    return lifecycle.require_cluster(settings).context
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,11 @@ class ServiceOpener:
     `ApiClient` while it opens the websocket (kubernetes/stream/stream.py), which is not thread-safe.
     """
 
-    def __init__(self, api: k8s_client.ApiClient, namespace: str, service: str, service_port: int) -> None:
+    def __init__(
+        self, api: k8s_client.ApiClient, namespace: str, service: str, service_port: int, *, context: str = ""
+    ) -> None:
         self._api = api
+        self._context = context
         self._namespace = namespace
         self._service = service
         self._service_port = service_port
@@ -158,7 +162,7 @@ class ServiceOpener:
                 raise PlatformError(f"{where} not found", hint=f"run `{hints.command('up')}` first") from e
             raise PlatformError(f"cannot read {where}: {_reason(e)}") from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
-            raise PlatformError(f"cannot reach the API server to resolve {where}: {e}") from e
+            raise kube.transport_error(e, self._api.configuration.host, self._context, f"resolving {where}") from e
         pod = ready_pod(service, slices, self._service_port, prefer=self._current)
         self._current = pod.uid
         return pod
@@ -183,7 +187,7 @@ class ServiceOpener:
 
 
 def service_opener(context: str, namespace: str, service: str, service_port: int) -> ServiceOpener:
-    return ServiceOpener(kube.api_client(context), namespace, service, service_port)
+    return ServiceOpener(kube.api_client(context), namespace, service, service_port, context=context)
 
 
 def _json(response: Any) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from platformctl import hints, render
+from platformctl import render, ui
 from platformctl.errors import PlatformError
-from platformctl.lifecycle import target, uses_minikube
+from platformctl.lifecycle import intended_context, require_cluster, uses_minikube
 
 if TYPE_CHECKING:
     from platformctl.kube import Cluster
@@ -50,36 +50,34 @@ def security_report(cluster: Cluster, settings: Settings, version: render.KubeVe
     return report
 
 
-def status(settings: Settings) -> dict[str, Any]:
-    """Cluster, server version, security mode and each component's readiness, as plain data."""
+def status(settings: Settings) -> tuple[dict[str, Any], PlatformError | None]:
+    """Cluster, server version, security mode and each component's readiness, as plain data; and why
+    there is no cluster to report on (minikube not running, no such context, API server unreachable), in
+    which case the report says so (`cluster.reachable` false, components `unknown`)."""
     from platformctl import kube, kubesync
 
-    if uses_minikube(settings):
-        from platformctl import minikube
-
-        found = minikube.profile(settings.minikube.profile)
-        if found is None or not found.running:
-            raise PlatformError(
-                f"minikube profile {settings.minikube.profile!r} is "
-                f"{'not created' if found is None else found.status.lower()}",
-                hint=f"`{hints.command('up')}` starts it",
-            )
-    cluster = kube.Cluster.connect(target(settings))
+    components = render.components(settings)
     try:
+        cluster = kube.Cluster.connect(require_cluster(settings, minikube_first=True))
         server_version = cluster.version()
+    except PlatformError as e:
+        context, _ = intended_context(settings)
+        return _no_cluster(settings, context, components, e), e
+    try:
         version = render.parse_version(server_version, origin=f"server version of {cluster.target.context}")
         security = security_report(cluster, settings, version)
         ns = settings.namespace
-        components = render.components(settings)
         states = kubesync.workload_states(cluster, ns, render.selector(ns), [(c.kind, c.name) for c in components])
     finally:
         cluster.close()
-    return {
+    report = {
         "cluster": {
             "context": cluster.target.context,
             "server": cluster.server,
             "version": server_version,
             "minikube_profile": settings.minikube.profile if uses_minikube(settings) else None,
+            "reachable": True,
+            "problem": None,
         },
         "namespace": settings.namespace,
         "security": security,
@@ -99,6 +97,37 @@ def status(settings: Settings) -> dict[str, Any]:
         ],
         "ready": all(s.ready_now for s in states),
     }
+    return report, None
+
+
+def _no_cluster(settings: Settings, context: str, components: list[Any], e: PlatformError) -> dict[str, Any]:
+    return {
+        "cluster": {
+            "context": context,
+            "server": None,
+            "version": None,
+            "minikube_profile": settings.minikube.profile if uses_minikube(settings) else None,
+            "reachable": False,
+            "problem": str(e),
+        },
+        "namespace": settings.namespace,
+        "security": None,
+        "components": [
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "image": c.image,
+                "service": c.service,
+                "ready": None,
+                "state": "unknown",
+                "detail": "no cluster",
+                "forwards": {t: f"127.0.0.1:{p}" for t, p in c.ports.items()},
+                "local_ports": {t: local_port(p) for t, p in c.ports.items()},
+            }
+            for c in components
+        ],
+        "ready": False,
+    }
 
 
 def local_port(port: int) -> dict[str, Any]:
@@ -117,19 +146,39 @@ def _forward_detail(target: str, state: dict[str, Any]) -> str:
     return text
 
 
-def status_table(report: dict[str, Any]) -> Any:
-    from rich.table import Table
+def security_in_force(security: dict[str, Any]) -> str:
+    """What enforces the namespace's security, the ClusterIP-only policy included when it is there."""
+    text = str(security["in_force"])
+    if security.get("clusterip_policy"):
+        text += " + ClusterIP-only admission policy"
+    return text
 
+
+_STATE_COLOURS = {"ready": "green", "not ready": "yellow", "missing": "red", "unknown": "red", "none": "red"}
+
+
+def status_text(report: dict[str, Any], *, colour: bool = False) -> str:
+    """The report as aligned plain lines: nothing is cut at any width (a terminal wraps a long line; a
+    table would fold a URL in two), and states are coloured on a terminal."""
     cluster, security = report["cluster"], report["security"]
-    table = Table(title=f"platformctl status: namespace {report['namespace']}", title_justify="left")
-    table.add_column("")
-    table.add_column("state")
-    table.add_column("detail")
-    table.add_row("cluster", cluster["context"], cluster["server"])
-    table.add_row("kubernetes", cluster["version"], "")
-    table.add_row("security", security["in_force"], f"expected: {security['expected']}")
+    rows: list[tuple[str, str, str, str | None]] = []  # name, state, detail, the state's colour
+    if not cluster["reachable"]:
+        rows.append(("cluster", "none", cluster["problem"], _STATE_COLOURS["none"]))
+    else:
+        rows.append(("cluster", cluster["context"], cluster["server"], None))
+        rows.append(("kubernetes", cluster["version"], "", None))
+        in_force = security_in_force(security)
+        same = in_force == security["expected"]
+        rows.append(("security", in_force, "as expected" if same else f"expected: {security['expected']}", None))
     for c in report["components"]:
         forwards = ", ".join(_forward_detail(t, state) for t, state in c["local_ports"].items())
-        detail = c["detail"] if c["state"] != "ready" else forwards
-        table.add_row(c["name"], f"{c['state']} {c['ready']}", detail)
-    return table
+        state = c["state"] if c["ready"] is None else f"{c['state']} {c['ready']}"
+        detail = forwards if c["state"] == "ready" else c["detail"]
+        rows.append((c["name"], state, detail, _STATE_COLOURS.get(c["state"])))
+    first = max(len(r[0]) for r in rows)
+    second = max(len(r[1]) for r in rows)
+    lines = [f"platformctl status: namespace {report['namespace']}"]
+    for name, state, detail, paint in rows:
+        shown = ui.paint(state.ljust(second), paint) if colour and paint else state.ljust(second)
+        lines.append(f"{name.ljust(first)}  {shown}  {detail}".rstrip())
+    return "\n".join(lines)

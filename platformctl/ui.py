@@ -73,6 +73,14 @@ def colour_stdout() -> bool:
     return sys.stdout.isatty()
 
 
+_SGR = {"green": "32", "yellow": "33", "red": "31", "bold red": "1;31"}
+
+
+def paint(text: str, colour: str) -> str:
+    """`text` in an ANSI colour (for data on a terminal: check `colour_stdout` first)."""
+    return f"\x1b[{_SGR[colour]}m{text}\x1b[0m"
+
+
 def data_json(value: Any) -> None:
     data(json.dumps(value, indent=2, sort_keys=True, default=str))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunCli
+from tests.plugins.fake_docker import FakeDocker
 from tests.plugins.fake_kube import FakeKube
 from tests.plugins.fake_minikube import FakeMinikube
 from tests.plugins.kube_real import RealCluster
@@ -32,11 +33,13 @@ def test_down_on_psp_era_cluster_removes_the_policy_and_cluster_role(
 
 
 @pytest.mark.fake_minikube
+@pytest.mark.fake_docker
 @pytest.mark.kube_real
 def test_doctor_reports_each_check_and_fails_on_a_busy_port(
     run_cli: RunCli,
     real_cluster: RealCluster,
     fake_minikube: FakeMinikube,
+    fake_docker: FakeDocker,  # no Docker engine here: the host daemon that answers doctor's ping
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -62,7 +65,7 @@ def test_doctor_reports_each_check_and_fails_on_a_busy_port(
     checks = {c["check"]: c for c in json.loads(result.stdout)}
     assert result.exit_code == 1
     assert checks["minikube"]["ok"] and checks["minikube"]["detail"].endswith("/minikube")
-    assert checks["driver"] == {"check": "driver", "ok": True, "detail": "docker", "fix": None}
+    assert checks["driver"] == {"check": "driver", "ok": True, "detail": "docker (the daemon answers)", "fix": None}
     assert checks["cpus"]["ok"]
     assert checks["kube context"]["ok"] and "will be created" in checks["kube context"]["detail"]
     assert not checks[f"port {port}"]["ok"] and "ss -ltnp" in checks[f"port {port}"]["fix"]

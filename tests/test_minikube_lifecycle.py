@@ -174,7 +174,8 @@ def test_status_when_minikube_is_stopped(run_cli: RunCli, real_cluster: RealClus
     cluster.set_profile("minikube", status="Stopped")
     result = run_cli(*real_cluster.scope, "status")
     assert result.exit_code == 1
-    assert "minikube profile 'minikube' is stopped" in result.stderr
+    assert "error: minikube profile 'minikube' is not running (status: Stopped)\n" in result.stderr
+    assert "cluster          none     minikube profile 'minikube' is not running (status: Stopped)\n" in result.stdout
     assert real_cluster.requests() == []
 
 

@@ -103,21 +103,25 @@ def down(
 
 @base.command(base.app, short_help="The cluster, security mode and each component's readiness.")
 def status(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
-    """Cluster, server version, security mode and each component's readiness."""
+    """Cluster, server version, security mode and each component's readiness.
+
+    With no cluster to look at (minikube not running, no such context, the API server unreachable) the
+    report says so, and the command exits as `up` would (1, or 2 for a context kubeconfig does not have).
+    """
     from platformctl import config, statusreport
 
-    report = statusreport.status(config.settings(base.options(ctx)))
+    report, problem = statusreport.status(config.settings(base.options(ctx)))
     if output is OutputFormat.json:
         ui.data_json(report)
     else:
-        ui.out().print(statusreport.status_table(report))
+        ui.data(statusreport.status_text(report, colour=ui.colour_stdout()))
+    if problem is not None:
+        raise problem
 
 
 @base.command(base.app, short_help="Check what goes wrong before it does, and say what to do.")
 def doctor(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
     """Check what goes wrong before it does: minikube, driver, memory/CPUs, context, ports, versions, images."""
-    from rich.table import Table
-
     from platformctl import config
     from platformctl import doctor as checkup
 
@@ -125,14 +129,7 @@ def doctor(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None
     if output is OutputFormat.json:
         ui.data_json([{"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix} for c in checks])
     else:
-        table = Table(title="platformctl doctor", title_justify="left")
-        table.add_column("check")
-        table.add_column("result")
-        table.add_column("detail")
-        for c in checks:
-            detail = c.detail if c.ok or not c.fix else f"{c.detail}; fix: {c.fix}"
-            table.add_row(c.name, "ok" if c.ok else "FAIL", detail)
-        ui.out().print(table)
+        ui.data(checkup.checks_text(checks, colour=ui.colour_stdout()))
     failed = [c.name for c in checks if not c.ok]
     if failed:
         raise PlatformError(f"{len(failed)} of {len(checks)} checks failed: {', '.join(failed)}")
