@@ -330,11 +330,57 @@ def _write(store: EtcdStore, target: Target, key: str, current: Stored | None, a
 
 
 def set_values(store: EtcdStore, env: str, target: Target, values: Mapping[str, int | str]) -> Change:
-    """Merge `values` into the entry, written only if nobody else wrote it since it was read."""
+    """Merge `values` into the entry, written only if nobody else wrote it since it was read, and only if
+    the environment's layers stay coherent (`check_coherent`)."""
     current = read(store, env, target)
     after = dict(current.values) if current is not None else {}
     after.update(values)
+    if after != (current.values if current is not None else {}):
+        entries = {s.target: dict(s.values) for s in list_all(store, env)}
+        entries[target] = after
+        check_coherent(env, entries, changed={target})
     return _write(store, target, target.key(env), current, after)
+
+
+def check_coherent(env: str, entries: Mapping[Target, Values], *, changed: Iterable[Target]) -> None:
+    """Refuse (exit 2, nothing written) overrides that contradict each other once layered: topic-defaults
+    alone, and each topic's entry over them, as a plan would stack them (min.insync.replicas above the
+    replication factor, compaction settings with a cleanup.policy that does not compact, a minimum lag
+    above the maximum). Only what the layers themselves state is judged: a key they leave to the topic
+    files (a compacted topic's cleanup.policy) is not assumed.
+
+    `changed` are the entries being written; a problem must involve one of them (an incoherence already
+    in etcd is the plan's to report, not a reason to refuse an unrelated write).
+    """
+    changed = set(changed)
+    defaults = dict(entries.get(Target(None), {}))
+    stacks = [(Target(None), defaults, {k: Target(None) for k in defaults})]
+    for target, values in sorted(entries.items(), key=lambda item: item[0].topic or ""):
+        if target.topic is None:
+            continue
+        merged = {**defaults, **values}
+        origin = {k: (target if k in values else Target(None)) for k in merged}
+        stacks.append((target, merged, origin))
+    errors: list[InputError] = []
+    for target, merged, origin in stacks:
+        # Without a cleanup.policy of their own, the layers leave it to the files: judged as if compacted.
+        judged = merged if "cleanup.policy" in merged else {**merged, "cleanup.policy": "compact"}
+        for field_, message in topicspec.coherence_problems(judged):
+            keys = [field_, *(k for k in merged if k != field_ and k in message)]  # what the problem is about
+            if not {origin[k] for k in keys} & changed:
+                continue
+            where = ", ".join(f"{k} {merged[k]} from {origin[k].label()}" for k in keys)
+            errors.append(
+                InputError(
+                    f"{message} (once layered for {target.label()}: {where})",
+                    path=COMMAND_LINE,
+                    field=f"{target.label()}.{field_}",
+                    hint=f"the environment {env!r} would make every plan of these topics fail; change or unset "
+                    "one of the values",
+                )
+            )
+    InputErrors.raise_if_any(errors)
+
 
 
 Confirm = Callable[[Sequence["Change"]], None]
@@ -485,6 +531,13 @@ def import_(
             etcd.Write(key, to_document(after) if after else None, stored.revision if stored else 0)
         )
         changes.append(Change(target=target, key=key, before=before, after=after))
+    final = {t: dict(s.values) for t, s in current.items()}
+    for target, values in desired.items():
+        if values:
+            final[target] = dict(values)
+        else:
+            final.pop(target, None)
+    check_coherent(env, final, changed={c.target for c in changes if c.after})
     dropped = [c for c in changes if c.target not in doc.entries]
     if confirm is not None and dropped:
         confirm(dropped)

@@ -457,3 +457,70 @@ def test_unset_every_default_needs_yes_off_a_terminal(cli: RunCli, store: etcd.E
     assert cli("overrides", "set", "orders", "partitions=3").exit_code == 0
     assert cli("overrides", "unset", "orders").exit_code == 0
     assert raw(store, etcd.topic_defaults_key(etcd_env)) == {"replication-factor": 1}
+
+
+# --- the environment's layers stay coherent: refused at write time ------------------------------------------
+
+
+def test_set_refuses_min_insync_above_the_replication_factor_of_the_same_entry(
+    cli: RunCli, store: etcd.EtcdStore, etcd_env: str
+) -> None:
+    assert cli("overrides", "set", "--defaults", "min.insync.replicas=3").exit_code == 0
+    before = store.get(etcd.topic_defaults_key(etcd_env))
+    result = cli("overrides", "set", "--defaults", "replication-factor=2")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: command line: topic-defaults.min.insync.replicas: is 3, greater than replication-factor 2: every "
+        "write with acks=all would fail (lower min.insync.replicas or raise replication-factor) (once layered for "
+        "topic-defaults: min.insync.replicas 3 from topic-defaults, replication-factor 2 from topic-defaults)\n"
+        f"hint: the environment '{etcd_env}' would make every plan of these topics fail; change or unset one of "
+        "the values\n"
+    )
+    assert store.get(etcd.topic_defaults_key(etcd_env)) == before
+
+
+def test_set_refuses_a_topic_entry_that_contradicts_the_defaults_and_the_other_way_round(
+    cli: RunCli, store: etcd.EtcdStore, etcd_env: str
+) -> None:
+    assert cli("overrides", "seed").exit_code == 0  # replication-factor 1, min.insync.replicas 1
+    result = cli("overrides", "set", "orders", "min.insync.replicas=2")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].startswith("error: command line: orders.min.insync.replicas: is 2, greater")
+    assert "min.insync.replicas 2 from orders, replication-factor 1 from topic-defaults" in result.stderr
+    assert store.get(etcd.topic_key(etcd_env, "orders")) is None
+    # Raising the topic's replication factor with it is coherent.
+    assert cli("overrides", "set", "orders", "min.insync.replicas=2", "replication-factor=2").exit_code == 0
+    # Now defaults that would contradict that topic: refused, naming it.
+    result = cli("overrides", "set", "--defaults", "min.insync.replicas=3", "replication-factor=3")
+    assert result.exit_code == 0, result.stderr  # orders has its own replication-factor 2 and min.insync 2
+    result = cli("overrides", "unset", "orders", "replication-factor")
+    assert result.exit_code == 0, result.stderr  # orders: min.insync 2 over the defaults' replication 3
+    result = cli("overrides", "set", "--defaults", "replication-factor=1")
+    assert result.exit_code == 2
+    assert "orders.min.insync.replicas: is 2, greater than replication-factor 1" in result.stderr
+    assert "topic-defaults.min.insync.replicas: is 3, greater than replication-factor 1" in result.stderr
+
+
+def test_compaction_settings_are_judged_only_against_a_cleanup_policy_the_layers_state(
+    cli: RunCli, store: etcd.EtcdStore, etcd_env: str
+) -> None:
+    # No cleanup.policy in the layers: the topic files decide (a compacted topic may take these).
+    assert cli("overrides", "set", "orders", "min.compaction.lag.ms=60000").exit_code == 0
+    result = cli("overrides", "set", "orders", "cleanup.policy=delete")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: command line: orders.min.compaction.lag.ms: applies only to compacted topics, but cleanup.policy is "
+        "'delete'"
+    )
+    assert raw(store, etcd.topic_key(etcd_env, "orders")) == {"config": {"min.compaction.lag.ms": "60000"}}
+
+
+def test_import_refuses_an_incoherent_environment_and_writes_nothing(
+    cli: RunCli, store: etcd.EtcdStore, etcd_env: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "o.yaml"
+    file.write_text("topic-defaults: {replication-factor: 1}\ntopics:\n  orders: {config: {min.insync.replicas: 2}}\n")
+    result = cli("overrides", "import", str(file))
+    assert result.exit_code == 2
+    assert "orders.min.insync.replicas: is 2, greater than replication-factor 1" in result.stderr
+    assert store.list(etcd.env_prefix(etcd_env)) == []
