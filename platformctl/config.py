@@ -64,7 +64,8 @@ def config_path(options: GlobalOptions) -> Path | None:
     if options.config is not None:
         return options.config
     default = Path(DEFAULT_CONFIG_FILE)
-    return default if default.is_file() else None
+    # exists(), not is_file(): a FIFO or a directory by that name is refused when read, never skipped.
+    return default if default.exists() else None
 
 
 def load_settings(options: GlobalOptions, overrides: tuple[Override, ...] = ()) -> Settings:
@@ -78,9 +79,9 @@ def load_settings(options: GlobalOptions, overrides: tuple[Override, ...] = ()) 
     raw: Any = {}
     lines = sourcemap.LineMap()
     if path is not None:
-        if not path.is_file():
+        if not path.exists():
             raise InputError("config file not found", path=path, hint=f"create it or unset {ENV_CONFIG}")
-        raw, lines = sourcemap.load(path)
+        raw, lines = sourcemap.load(path)  # regular files only, within inputfile's bounds
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):

@@ -236,10 +236,7 @@ def parse_assignments(args: Sequence[str], *, allow_unknown_config: bool = False
 
 
 def _scalar(text: str) -> object:
-    try:
-        return yaml.safe_load(text) if text.strip() else text
-    except yaml.YAMLError:
-        return text  # not YAML: let validation judge the plain string
+    return sourcemap.scalar(text)  # not YAML (or beyond its bounds): validation judges the plain string
 
 
 def parse_keys(names: Sequence[str], *, allow_unknown_config: bool = False) -> list[str]:

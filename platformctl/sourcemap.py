@@ -1,9 +1,17 @@
-"""YAML loading that remembers the line of every value.
+"""YAML loading that remembers the line of every value, within bounds a hostile file cannot escape.
 
 Error messages must name the line (`platformctl.yaml:12: kafka.image: ...`), and PyYAML's `safe_load`
 throws positions away. Composing the node tree first keeps them: this module returns the plain data plus
 a map from each value's path (`("kafka", "image")`, `("topics", 0, "name")`) to its 1-based line.
 Syntax errors become `InputError`s with the line PyYAML reports.
+
+Every YAML platformctl reads (topic files, platformctl.yaml, overrides import, `overrides set` values)
+comes through here, and between composing and constructing the tree is surveyed once, each node visited
+once however many aliases name it, for what PyYAML itself lets through:
+- aliases that expand a small file into billions of values ("billion laughs") or refer to themselves;
+- nesting deeper than `inputfile.MAX_DEPTH` (PyYAML and everything that walks its result recurse);
+- integers too long to convert (Python refuses more than 4,300 digits);
+- duplicate keys, which PyYAML silently resolves as last-wins (`namespace: dev` ... `namespace: prod`).
 """
 
 from __future__ import annotations
@@ -13,9 +21,14 @@ from typing import Any
 
 import yaml
 
-from platformctl.errors import InputError
+from platformctl import inputfile
+from platformctl.errors import InputError, InputErrors
 
 PathKey = tuple[str | int, ...]
+
+_INT_TAG = "tag:yaml.org,2002:int"
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class LineMap:
@@ -38,65 +51,251 @@ class LineMap:
         return self._lines.get(tuple(path))
 
 
-def _walk(node: yaml.Node, path: PathKey, lines: LineMap) -> None:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                child = (*path, key_node.value)
-                _walk(value_node, child, lines)
-                # A key's own line is the better pointer for "unknown key" errors than its value's.
-                lines[child] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _walk(item, (*path, index), lines)
+def field_name(path: PathKey) -> str:
+    """`topics[0].config.retention.ms` for ("topics", 0, "config", "retention.ms")."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+class _Constructor(yaml.constructor.SafeConstructor):
+    """SafeConstructor whose scalar conversions fail as YAML errors at the value (`!!int abc` raises a bare
+    ValueError in PyYAML, `!!timestamp x` an AttributeError)."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError) as e:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}", node.start_mark
+            ) from e
+
+
+class _TooDeep(yaml.composer.ComposerError):
+    pass
+
+
+class _PyLoader(yaml.SafeLoader):
+    """The pure-Python loader, used to compose when libyaml is missing or rejects a document (for its
+    messages). Its composer recurses once per level, so it stops at `MAX_DEPTH` instead of at Python's
+    recursion limit."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > inputfile.MAX_DEPTH + 1:  # containers, plus the scalar inside the last one
+                raise _TooDeep(None, None, _too_deep(), self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _too_deep() -> str:
+    return f"nested more than {inputfile.MAX_DEPTH} levels deep"
 
 
 def loads(text: str, path: str | Path) -> tuple[Any, LineMap]:
     """Parse one YAML document; returns (data, lines). An empty document is `None`.
 
-    The node tree is composed once and the data constructed from it, on libyaml when present (ten times
-    faster on a file of 1,000 topics); a document libyaml rejects is parsed again by the pure-Python
-    loader, so error messages are the same with or without libyaml.
+    The node tree is composed on libyaml when present (ten times faster on a file of 1,000 topics); a
+    document libyaml rejects is composed again by the pure-Python loader, so error messages are the same
+    with or without libyaml. Then it is surveyed (see the module docstring) and only then constructed.
     """
-    fast = getattr(yaml, "CSafeLoader", None)
-    if fast is not None:
-        try:
-            return _load(text, fast)
-        except yaml.YAMLError:
-            pass
+    node = _compose(text, path)
+    if node is None:
+        return None, LineMap()
+    lines = _survey(node, path)
     try:
-        return _load(text, yaml.SafeLoader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = e.problem or e.context or "invalid YAML"
-        raise InputError(f"invalid YAML: {problem}", path=path, line=line) from e
-    except yaml.reader.ReaderError as e:  # a control character: PyYAML's message spans two lines
-        line = text.count("\n", 0, e.position) + 1
-        char = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
-        problem = f"unacceptable character {char}: {e.reason}"
-        raise InputError(f"invalid YAML: {problem}", path=path, line=line) from e
-    except yaml.YAMLError as e:  # e.g. more than one document
-        raise InputError(f"invalid YAML: {str(e).splitlines()[0]}", path=path) from e
-
-
-def _load(text: str, loader: Any) -> tuple[Any, LineMap]:
-    node = yaml.compose(text, Loader=loader)
-    data = loader("").construct_document(node) if node is not None else None
-    lines = LineMap()
-    if node is not None:
-        _walk(node, (), lines)
+        data = _Constructor().construct_document(node)
+    except yaml.YAMLError as e:
+        raise _input_error(e, text, path) from e
     return data, lines
 
 
-def load(path: Path) -> tuple[Any, LineMap]:
+def _compose(text: str, path: str | Path) -> yaml.Node | None:
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return yaml.compose(text, Loader=fast)
+        except yaml.YAMLError:
+            pass
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise InputError("file not found", path=path) from e
-    except UnicodeDecodeError as e:
-        raise InputError("not UTF-8 text", path=path) from e
-    except OSError as e:
-        raise InputError(f"cannot read: {e.strerror}", path=path) from e
-    return loads(text, path)
+        return yaml.compose(text, Loader=_PyLoader)
+    except yaml.YAMLError as e:
+        raise _input_error(e, text, path) from e
+
+
+def _input_error(e: yaml.YAMLError, text: str, path: str | Path) -> InputError:
+    if isinstance(e, _TooDeep):
+        mark = e.problem_mark
+        return InputError(_too_deep(), path=path, line=mark.line + 1 if mark is not None else None)
+    if isinstance(e, yaml.MarkedYAMLError):
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = e.problem or e.context or "invalid YAML"
+        return InputError(f"invalid YAML: {problem}", path=path, line=line)
+    if isinstance(e, yaml.reader.ReaderError):  # a control character: PyYAML's message spans two lines
+        line = text.count("\n", 0, e.position) + 1
+        char = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        return InputError(f"invalid YAML: unacceptable character {char}: {e.reason}", path=path, line=line)
+    return InputError(f"invalid YAML: {str(e).splitlines()[0]}", path=path)  # e.g. more than one document
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _survey(root: yaml.Node, path: str | Path) -> LineMap:
+    """Check the bounds (module docstring) and map every path to its line; raises `InputError(s)`."""
+    # 1. The size and depth each node has once every alias in it is expanded, bottom-up: each node is
+    #    counted once (aliases share nodes), so this is linear in the file, not in its expansion.
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            kids = _children(node)
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+            visiting.discard(key)
+            continue
+        if key in size:
+            continue
+        if key in visiting:  # reached again from inside itself: `&a [*a]`
+            raise InputError(
+                "a YAML alias refers to a value that contains it (a recursive structure)",
+                path=path,
+                line=node.start_mark.line + 1,
+            )
+        visiting.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node) if id(k) not in size)
+    limit = inputfile.expansion_limit(len(size))
+    if size[id(root)] > limit:
+        raise InputError(
+            f"YAML aliases expand this document to more than {limit:,} values ({len(size):,} as written); "
+            "platformctl refuses to expand it",
+            path=path,
+            line=_first_alias_line(root),
+        )
+
+    # 2. Lines, duplicate keys and long integers, top-down, each node once: values reached through an
+    #    alias keep the lines of the place the alias is written.
+    lines = LineMap()
+    errors: list[InputError] = []
+    seen: set[int] = set()
+    keys = _KeyReader()
+    walk: list[tuple[yaml.Node, PathKey, int]] = [(root, (), 0)]
+    lines[()] = root.start_mark.line + 1
+    while walk:
+        node, at, level = walk.pop()
+        if id(node) in seen:
+            if level + depth[id(node)] > inputfile.MAX_DEPTH + 1:  # containers, plus the scalar in the last
+                raise InputError(_too_deep(), path=path, line=lines.line(at))
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _INT_TAG and len(node.value) > inputfile.MAX_INT_DIGITS:
+                errors.append(
+                    InputError(
+                        f"integer too long ({len(node.value)} characters; at most {inputfile.MAX_INT_DIGITS})",
+                        path=path,
+                        line=node.start_mark.line + 1,
+                        field=field_name(at) or None,
+                    )
+                )
+            continue
+        if level + 1 > inputfile.MAX_DEPTH:
+            raise InputError(_too_deep(), path=path, line=node.start_mark.line + 1)
+        if isinstance(node, yaml.SequenceNode):
+            for index, item in reversed(list(enumerate(node.value))):
+                lines[(*at, index)] = item.start_mark.line + 1
+                walk.append((item, (*at, index), level + 1))
+            continue
+        first: dict[Any, yaml.Node] = {}
+        pending = []
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                pending.append((value_node, at, level + 1))  # merged mappings: their own keys, their own lines
+                continue
+            child = (*at, key_node.value)
+            lines[child] = key_node.start_mark.line + 1
+            pending.append((value_node, child, level + 1))
+            value = keys.read(key_node)
+            earlier = first.get(value)
+            if earlier is not None:
+                errors.append(
+                    InputError(
+                        f"duplicate key (first at line {earlier.start_mark.line + 1})",
+                        path=path,
+                        line=key_node.start_mark.line + 1,
+                        field=field_name(child),
+                    )
+                )
+            else:
+                first[value] = key_node
+        walk.extend(reversed(pending))
+    InputErrors.raise_if_any(sorted(errors, key=lambda e: e.line or 0))
+    return lines
+
+
+class _KeyReader:
+    """A mapping key as the constructor will read it (`1` and `0x1` are the same key, `"1"` another)."""
+
+    def __init__(self) -> None:
+        self._constructor = _Constructor()
+
+    def read(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _STR_TAG:
+            return ("str", node.value)
+        if node.tag == _INT_TAG and len(node.value) > inputfile.MAX_INT_DIGITS:
+            return (node.tag, node.value)
+        try:
+            return (type(value := self._constructor.construct_object(node)).__name__, value)
+        except yaml.YAMLError:
+            return (node.tag, node.value)  # reported when the document is constructed
+
+
+def _first_alias_line(root: yaml.Node) -> int | None:
+    """The line of the first value written as an alias (a node reached a second time), in document order."""
+    seen: set[int] = set()
+    walk: list[tuple[yaml.Node, int]] = [(root, root.start_mark.line + 1)]
+    while walk:
+        node, line = walk.pop()
+        if id(node) in seen:
+            return line
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            walk.extend((value, key.start_mark.line + 1) for key, value in reversed(node.value))
+        elif isinstance(node, yaml.SequenceNode):  # an alias item has no mark of its own: its list's line
+            walk.extend((item, node.start_mark.line + 1) for item in reversed(node.value))
+    return None
+
+
+def scalar(text: str) -> Any:
+    """One value written on the command line (`overrides set KEY=VALUE`), read as YAML within the same
+    bounds as a file; text that is not valid YAML (or is blank) stays the plain string."""
+    if not text.strip():
+        return text
+    try:
+        data, _ = loads(text, "command line")
+    except InputError:
+        return text
+    return data
+
+
+def load(path: Path) -> tuple[Any, LineMap]:
+    """Read (regular files only, at most `inputfile.MAX_BYTES`) and parse one YAML file."""
+    return loads(inputfile.read_text(path), path)

@@ -23,14 +23,14 @@ Two quirks handled here:
 from __future__ import annotations
 
 import bisect
-import logging
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from platformctl import schemaspec, sourcemap, topicspec
+from platformctl import inputfile, schemaspec, sourcemap, topicspec
 from platformctl.errors import InputError, InputErrors
 from platformctl.sourcemap import LineMap, PathKey
 from platformctl.topicspec import Source, TopicSpec
@@ -116,14 +116,7 @@ def _where(spec: TopicSpec) -> str:
 
 def _load_file(path: Path, errors: list[InputError], *, allow_unknown_config: bool) -> list[TopicSpec]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        errors.append(InputError("not UTF-8 text", path=path))
-        return []
-    except OSError as e:
-        errors.append(InputError(f"cannot read: {e.strerror}", path=path))
-        return []
-    try:
+        text = inputfile.read_text(path)
         data, lines = _parse_hocon(text, path) if path.suffix == ".conf" else sourcemap.loads(text, path)
     except InputError as e:
         errors.append(e)
@@ -131,29 +124,30 @@ def _load_file(path: Path, errors: list[InputError], *, allow_unknown_config: bo
     return _topics(data, lines, path, errors, allow_unknown_config=allow_unknown_config)
 
 
+# --- HOCON safety ---------------------------------------------------------------------------------
+# pyhocon does more than parse. It reads any file an `include` names (absolute paths, `../..`, globs,
+# files inside installed Python packages, FIFOs and devices included), fetches URLs, falls back to the
+# process environment for `${VAR}`, and expands substitutions without limit (`b = ${a} ${a}`,
+# `c = ${b} ${b}`, ... doubles at every line). A topic file comes from a repository and a review, so every
+# one of those is bounded here, in this one place: `_parse_hocon` parses with `_HoconSafety` installed
+# around pyhocon's hooks, after `_hocon_lines` has refused nesting deeper than `inputfile.MAX_DEPTH`.
+# Everything after it only sees the parsed tree.
+
+MAX_INCLUDE_DEPTH = 8  # a file including itself stops here
+
+
 def _parse_hocon(text: str, path: Path) -> tuple[Any, LineMap]:
     from pyhocon import ConfigFactory
     from pyhocon.exceptions import ConfigException
     from pyparsing import ParseBaseException
 
-    # pyhocon only logs a warning for an `include` it cannot read and goes on without it; that would
-    # print a stray log line and then blame the file for what the include should have declared.
-    unreadable = _Collect()
-    logger = logging.getLogger("pyhocon")
-    logger.addHandler(unreadable)
-    propagate, logger.propagate = logger.propagate, False
-    # pyhocon fetches `include url("http://...")` with urlopen: a topic file must never make a plan depend on
-    # the network (or reach out from a reviewer's machine), so such an include is refused while parsing.
-    fetch = ConfigFactory.__dict__["parse_URL"]
-    setattr(ConfigFactory, "parse_URL", classmethod(_refuse_url))  # noqa: B010 (a classmethod, restored below)
+    lines = _hocon_lines(text, path)  # first: it refuses nesting pyhocon's recursive grammar cannot take
     try:
-        tree = ConfigFactory.parse_string(text, basedir=str(path.parent))
-    except _UrlInclude as e:
-        raise InputError(
-            f"include of {e.url} is not allowed: topic files may include files, never URLs",
-            path=path,
-            field="include",
-        ) from e
+        with _HoconSafety(path, text):
+            tree = ConfigFactory.parse_string(text, basedir=str(path.parent))
+        if _depth(tree) > inputfile.MAX_DEPTH:
+            raise InputError(f"{_too_deep()} (once includes and substitutions are expanded)", path=path)
+        return tree.as_plain_ordered_dict(), lines
     except ParseBaseException as e:
         raise InputError(f"invalid HOCON: {_parse_problem(e)}", path=path, line=e.lineno) from e
     except ConfigException as e:
@@ -162,44 +156,190 @@ def _parse_hocon(text: str, path: Path) -> tuple[Any, LineMap]:
         where = _HOCON_POSITION.search(message)
         if where:
             message, line = message[: where.start()].rstrip(), int(where.group(1))
-        raise InputError(f"invalid HOCON: {message[:1].lower()}{message[1:]}", path=path, line=line) from e
-    finally:
-        setattr(ConfigFactory, "parse_URL", fetch)  # noqa: B010
-        logger.removeHandler(unreadable)
-        logger.propagate = propagate
-    if unreadable.messages:
-        raise InputError(f"invalid HOCON: {unreadable.messages[0]}", path=path)
-    return tree.as_plain_ordered_dict(), _hocon_lines(text)
-
-
-class _UrlInclude(Exception):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.url = url
-
-
-def _refuse_url(_cls: object, url: str, /, *args: object, **kwargs: object) -> NoReturn:
-    raise _UrlInclude(url)
+        hint = None
+        if message.startswith("Cannot resolve variable"):
+            hint = "a ${substitution} refers to values in the topic files; environment variables are never read"
+        raise InputError(
+            f"invalid HOCON: {message[:1].lower()}{message[1:]}", path=path, line=line, hint=hint
+        ) from e
+    except RecursionError as e:  # a substitution inside the value it names: `a { b = ${a} }`
+        raise InputError(
+            f"{_too_deep()} (does a ${{substitution}} refer to the value that contains it?)", path=path
+        ) from e
 
 
 _HOCON_POSITION = re.compile(r"\s*\(line: (\d+), col: \d+\)")
 
 
-class _Collect(logging.Handler):
-    """pyhocon's warnings, as messages: `Cannot include file X. File does not exist...` -> `cannot include X: ...`."""
+def _too_deep() -> str:
+    return f"nested more than {inputfile.MAX_DEPTH} levels deep"
 
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        text = str(record.msg)
-        args = record.args if isinstance(record.args, tuple) else ()
-        if text.startswith("Cannot include") and args:
-            what = "URL" if "url" in text else "file"
-            self.messages.append(f"cannot include {what} {args[0]}: it does not exist or cannot be read")
+class _NoEnvironment:
+    """The `os` module as pyhocon sees it while it parses a topic file: all of it but the environment, so
+    `${HOME}` is an unresolved substitution instead of a value (then echoed in errors) from this shell."""
+
+    environ: dict[str, str] = {}  # noqa: RUF012 (read-only stand-in)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+
+class _HoconSafety:
+    """While installed: includes only of regular files inside the topic file's directory tree, at most
+    `MAX_INCLUDE_DEPTH` deep and `inputfile.MAX_BYTES` in all; no URLs, globs or package resources; no
+    environment; substitutions that copy at most `inputfile.expansion_limit` values and characters."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.top = path
+        self.root = path.parent.resolve()
+        self.including: list[tuple[Path, str]] = [(path, text)]  # the file whose include is being read
+        self.read = len(text.encode("utf-8"))
+        self.budget = inputfile.expansion_limit(len(text))
+        self.copied = 0
+        self._saved: list[tuple[object, str, object]] = []
+
+    def __enter__(self) -> _HoconSafety:
+        from pyhocon import ConfigFactory, config_parser
+        from pyhocon.config_parser import ConfigParser
+
+        # The originals are read from the class dicts (classmethod objects), so restoring is exact.
+        self._substitute = ConfigParser.__dict__["_do_substitute"].__func__
+        for owner, name, value in (
+            (ConfigFactory, "parse_file", classmethod(self._include_file)),
+            (ConfigFactory, "parse_URL", classmethod(self._include_url)),
+            (ConfigParser, "resolve_package_path", classmethod(self._include_package)),
+            (ConfigParser, "_do_substitute", classmethod(self._do_substitute)),
+            (config_parser, "glob", self._include_glob),
+            (config_parser, "os", _NoEnvironment()),
+        ):
+            self._saved.append((owner, name, vars(owner)[name]))
+            setattr(owner, name, value)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for owner, name, value in reversed(self._saved):
+            setattr(owner, name, value)
+
+    def _refuse(self, written: str, problem: str) -> NoReturn:
+        path, text = self.including[-1]
+        raise InputError(f"{written!r}: {problem}", path=path, line=_include_line(text, written), field="include")
+
+    def _include_file(self, cls: Any, filename: str, *args: Any, **kwargs: Any) -> Any:
+        from pyparsing import ParseBaseException
+
+        path = Path(filename)
+        written = self._written(filename)
+        real = path.resolve()
+        if not real.is_relative_to(self.root):
+            self._refuse(written, f"includes must stay inside the topic file's directory ({self.top.parent})")
+        if len(self.including) > MAX_INCLUDE_DEPTH:
+            self._refuse(written, f"includes nested more than {MAX_INCLUDE_DEPTH} deep (does a file include itself?)")
+        try:
+            content = inputfile.read_text(path)
+        except InputError as e:
+            self._refuse(written, e.message)
+        self.read += len(content.encode("utf-8"))
+        if self.read > inputfile.MAX_BYTES:
+            self._refuse(written, f"the topic file and its includes are more than {inputfile.MAX_BYTES} bytes")
+        _hocon_lines(content, path)  # the same nesting bound as the topic file's own text
+        self.budget += len(content)
+        self.including.append((path, content))
+        try:
+            resolve = kwargs.get("resolve", args[2] if len(args) > 2 else True)
+            unresolved = kwargs.get("unresolved_value", args[3] if len(args) > 3 else None)
+            return cls.parse_string(content, str(path.parent), resolve, unresolved)
+        except ParseBaseException as e:
+            raise InputError(f"invalid HOCON: {_parse_problem(e)}", path=path, line=e.lineno) from e
+        finally:
+            self.including.pop()
+
+    def _include_url(self, _cls: Any, url: str, *args: Any, **kwargs: Any) -> NoReturn:
+        # Fetching would make a plan depend on the network and reach out from a reviewer's machine.
+        path, text = self.including[-1]
+        raise InputError(
+            f"include of {url} is not allowed: topic files may include files, never URLs",
+            path=path,
+            line=_include_line(text, url),
+            field="include",
+        )
+
+    def _include_package(self, _cls: Any, package_path: str) -> NoReturn:
+        # Finding a package imports its parents: a topic file must not run code.
+        self._refuse(package_path, "package(...) includes are not allowed: include files next to the topic file")
+
+    def _include_glob(self, pattern: str, **kwargs: Any) -> NoReturn:
+        self._refuse(self._written(pattern), "wildcard includes are not supported: name each file")
+
+    def _written(self, filename: str) -> str:
+        """The name as the include wrote it: pyhocon joined it to the including file's directory."""
+        base = str(self.including[-1][0].parent) + os.sep
+        return filename[len(base) :] if filename.startswith(base) else filename
+
+    def _do_substitute(self, cls: Any, substitution: Any, resolved_value: Any, *args: Any) -> Any:
+        size, depth = _measure(resolved_value, self.budget - self.copied + 1)
+        self.copied += size
+        path, text = self.including[-1]
+        line = text.count("\n", 0, substitution.loc) + 1 if substitution.instring is text else None
+        if self.copied > self.budget:
+            raise InputError(
+                f"substitutions expand this file to more than {self.budget:,} values and characters; "
+                "platformctl refuses to expand it",
+                path=path,
+                line=line,
+            )
+        if depth > inputfile.MAX_DEPTH:
+            raise InputError(f"{_too_deep()} (through substitutions)", path=path, line=line)
+        return self._substitute(cls, substitution, resolved_value, *args)
+
+
+def _include_line(text: str, name: str) -> int | None:
+    """The line of the include naming `name` (pyhocon keeps no position for it)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if "include" in line and name in line:
+            return number
+    return None
+
+
+# pyhocon deep-copies every value it substitutes; an object (a ConfigTree) costs about ten times what a
+# list item does, so it counts ten times against the budget, which then bounds time as well as memory.
+_OBJECT_COST = 10
+
+
+def _measure(value: Any, cap: int) -> tuple[int, int]:
+    """(cost, depth) of copying a pyhocon value: characters of strings, one per list item or other value,
+    `_OBJECT_COST` per object; stops counting past `cap`."""
+    size, deepest = 0, 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack and size <= cap:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, str):
+            size += len(item)
+        elif isinstance(item, dict):
+            size += _OBJECT_COST
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            size += 1
+            stack.extend((child, depth + 1) for child in item)
+        elif hasattr(item, "tokens"):  # ConfigValues: the pieces of a value still being resolved
+            stack.extend((child, depth) for child in item.tokens)
         else:
-            self.messages.append(record.getMessage())
+            size += 1
+    return size, deepest
+
+
+def _depth(tree: Any) -> int:
+    """The nesting of a parsed tree, without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(tree, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _parse_problem(e: Any) -> str:
@@ -367,8 +507,12 @@ def _flatten(tree: dict[Any, Any], where: PathKey, prefix: str = "") -> Iterable
             yield dotted, value, at
 
 
-def _hocon_lines(text: str) -> LineMap:
-    """The line of every key in a HOCON text, by path (unquoted dotted keys split, as pyhocon does)."""
+def _hocon_lines(text: str, path: Path) -> LineMap:
+    """The line of every key in a HOCON text, by path (unquoted dotted keys split, as pyhocon does).
+
+    Raises `InputError` for nesting deeper than `inputfile.MAX_DEPTH` (objects, lists and dotted keys
+    alike): this scan has no recursion, pyhocon's grammar and tree do.
+    """
     lines = LineMap()
     newlines = [i for i, c in enumerate(text) if c == "\n"]
 
@@ -416,8 +560,14 @@ def _hocon_lines(text: str) -> LineMap:
                 p += 1
         return p
 
+    def too_deep(at: PathKey, pos: int) -> None:
+        if len(at) > inputfile.MAX_DEPTH:
+            raise InputError(_too_deep(), path=path, line=line_at(pos))
+
     def value(p: int, at: PathKey) -> int:
         p = skip_blank(p)
+        if p < n and text[p] in "{[":
+            too_deep((*at, 0), p)  # the container's own contents are one level further in
         if p < n and text[p] == "{":
             stack.append([at, "obj", 0])
             return p + 1
@@ -442,6 +592,7 @@ def _hocon_lines(text: str) -> LineMap:
         if frame[1] == "list":
             at = (*frame[0], frame[2])
             frame[2] += 1
+            too_deep(at, pos)
             lines[at] = line_at(pos)
             pos = value(pos, at)
             continue
@@ -469,6 +620,7 @@ def _hocon_lines(text: str) -> LineMap:
         at = frame[0]
         for segment in segments:
             at = (*at, segment)
+            too_deep(at, start)
             if lines.exact(at) is None:
                 lines[at] = line_at(start)
         while pos < n and text[pos] in " \t":

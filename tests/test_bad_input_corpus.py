@@ -7,8 +7,17 @@ One file per case:
     files: {t.conf: "..."}                    # written into the (empty) working directory first
     env: {PLATFORMCTL_ETCD_ENDPOINT: null}    # optional: changes to the environment below (null unsets)
     stdin: "..."                              # optional
+    limits: {memory-mib: 1024, seconds: 60}   # optional: run in a child under these limits (hostile input)
     expect: |                                 # the error block on stderr, exactly
       error: t.conf:4: invalid HOCON: Expected '}'
+
+A file is its text, or one of: `{parts: [[TEXT, COUNT], ...]}` (TEXT repeated COUNT times, in order:
+5,000 levels of nesting without writing them out), `{fifo: true}`, `{symlink: TARGET}`, `{size: BYTES}`
+(a sparse file of that size).
+
+A case with `limits` runs `platformctl` in a child process (tests/limited_cli.py) with its address space
+limited (RLIMIT_AS) and a wall-clock timeout: an input that must be refused in bounded time and memory
+then fails the test when it is not, instead of hanging the session or exhausting the machine.
 
 Every case runs through the CLI with PLATFORMCTL_BOOTSTRAP_SERVER and PLATFORMCTL_ETCD_ENDPOINT pointing
 at the session's Apache Kafka broker and etcd, so a mistake that slipped past validation would reach them.
@@ -22,6 +31,7 @@ own usage errors (unknown option, bad choice) are `error:` lines too, with the u
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +40,13 @@ import yaml
 
 from platformctl.kafka import Admin
 from tests.conftest import RunCli
+from tests.limited_cli import Limits, run_limited
 from tests.plugins.etcd import EtcdServer
 from tests.plugins.kafka import KafkaCalls, KafkaCluster
 
-# pyhocon reports an unreadable include with the deprecated `logger.warn`; platformctl turns it into the error.
-pytestmark = pytest.mark.filterwarnings("ignore:The 'warn' method is deprecated")
-
 CORPUS = Path(__file__).parent / "data" / "bad"
 CASES = sorted(CORPUS.glob("*.yaml"))
-KNOWN_KEYS = {"description", "args", "files", "env", "stdin", "expect"}
+KNOWN_KEYS = {"description", "args", "files", "env", "stdin", "limits", "expect"}
 
 
 def error_block(stderr: str) -> list[str] | None:
@@ -52,6 +60,23 @@ def error_block(stderr: str) -> list[str] | None:
             block.append(line)
         return block
     return None
+
+
+def write_file(path: Path, body: str | dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(body, str):
+        path.write_text(body, encoding="utf-8")
+    elif "parts" in body:
+        path.write_text("".join(text * count for text, count in body["parts"]), encoding="utf-8")
+    elif body.get("fifo"):
+        os.mkfifo(path)
+    elif "symlink" in body:
+        path.symlink_to(body["symlink"])
+    elif "size" in body:
+        with path.open("wb") as f:
+            f.truncate(int(body["size"]))
+    else:
+        raise AssertionError(f"unknown file kind {body}")
 
 
 def etcd_revision(server: EtcdServer) -> int:
@@ -91,19 +116,24 @@ def test_bad_input_case(
     case = yaml.safe_load(path.read_text(encoding="utf-8"))
     cwd = Path.cwd()  # run_cli's fresh, empty working directory
     for name, body in (case.get("files") or {}).items():
-        (cwd / name).parent.mkdir(parents=True, exist_ok=True)
-        (cwd / name).write_text(body, encoding="utf-8")
+        write_file(cwd / name, body)
     env = {"PLATFORMCTL_BOOTSTRAP_SERVER": kafka.bootstrap, "PLATFORMCTL_ETCD_ENDPOINT": etcd_endpoint}
     env.update(case.get("env") or {})
     revision, topics = etcd_revision(etcd_server), kafka_state(kafka)
 
-    result = run_cli(*[str(a) for a in case["args"]], env=env, input=case.get("stdin"))
+    args = [str(a) for a in case["args"]]
+    if "limits" in case:
+        limited = run_limited(args, Limits.parse(case["limits"]), cwd=cwd, env=env, stdin=case.get("stdin"))
+        exit_code, stderr, calls = limited.exit_code, limited.stderr, limited.kafka_calls
+    else:
+        result = run_cli(*args, env=env, input=case.get("stdin"))
+        exit_code, stderr, calls = result.exit_code, result.stderr, kafka_calls.calls
 
-    explain = f"{path.name}: {case['description']}\n{result.stderr}"
-    assert result.exit_code == 2, explain
-    assert error_block(result.stderr) == case["expect"].splitlines(), explain
-    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, explain
-    assert sum(line.startswith("error:") for line in result.stderr.splitlines()) <= 1, explain
-    assert kafka_calls.calls == [], explain
+    explain = f"{path.name}: {case['description']}\n{stderr}"
+    assert exit_code == 2, explain
+    assert error_block(stderr) == case["expect"].splitlines(), explain
+    assert "Traceback" not in stderr and "internal error" not in stderr, explain
+    assert sum(line.startswith("error:") for line in stderr.splitlines()) <= 1, explain
+    assert calls == [], explain
     assert etcd_revision(etcd_server) == revision, explain
     assert kafka_state(kafka) == topics, explain
