@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from platformctl import inputfile
 from platformctl.errors import InputError
 from platformctl.sourcemap import PathKey
 from platformctl.topicspec import Source
@@ -221,13 +222,13 @@ def _read(path: Path) -> str:
         size = path.stat().st_size
         if size > MAX_SCHEMA_BYTES:
             raise ValueError(f"is {size} bytes; a schema file may have at most {MAX_SCHEMA_BYTES}")
-        text = path.read_text(encoding="utf-8")
+        if path.is_dir():
+            raise ValueError("is a directory, not a schema file")
+        text = inputfile.read_text(path)  # regular files only: a FIFO would block, /dev/zero never end
     except FileNotFoundError:
         raise ValueError("schema file not found") from None
-    except IsADirectoryError:
-        raise ValueError("is a directory, not a schema file") from None
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8 text") from None
+    except InputError as e:
+        raise ValueError("schema file not found" if e.message == "file not found" else e.message) from None
     except OSError as e:
         raise ValueError(f"cannot read: {e.strerror}") from None
     try:

@@ -114,10 +114,10 @@ def main() -> None:
 
     import platformctl.kafka
     from platformctl.cli import app
-    from tests.plugins.tansu import RecordingAdminClient
+    from tests.plugins.kafka import HookedAdminClient
 
     calls: list[str] = []
-    platformctl.kafka.AdminClient = lambda config: RecordingAdminClient(AdminClient(config), calls, {})  # type: ignore[assignment,misc]
+    platformctl.kafka.AdminClient = lambda config: HookedAdminClient(AdminClient(config), calls, {})  # type: ignore[assignment,misc]
     try:
         app(prog_name="platformctl", args=sys.argv[1:])
     finally:
