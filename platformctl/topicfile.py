@@ -26,7 +26,7 @@ import bisect
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -67,19 +67,29 @@ def load(paths: Sequence[str | Path], *, allow_unknown_config: bool = False) -> 
         errors.append(InputError("no topic files given", hint="name one or more FILE or DIR arguments"))
 
     specs: list[TopicSpec] = []
+    named: list[_Named] = []  # every topic with a legal name, valid or not: collisions are found in one pass
     for path in dict.fromkeys(files):  # the same file named twice is read once
-        specs.extend(_load_file(path, errors, allow_unknown_config=allow_unknown_config))
-    errors.extend(_cross_file_problems(specs))
+        specs.extend(_load_file(path, errors, named, allow_unknown_config=allow_unknown_config))
+    errors.extend(_cross_file_problems(named))
     if not errors:
         errors.extend(schemaspec.check([decl for spec in specs for decl in spec.schemas]))
     InputErrors.raise_if_any(errors)
     return specs
 
 
-def _cross_file_problems(specs: Sequence[TopicSpec]) -> list[InputError]:
+@dataclass(frozen=True)
+class _Named:
+    """Where a topic name is declared (the topic may have other problems)."""
+
+    name: str
+    path: str
+    line: int | None
+
+
+def _cross_file_problems(specs: Sequence[_Named]) -> list[InputError]:
     errors: list[InputError] = []
-    by_name: dict[str, TopicSpec] = {}
-    by_collision: dict[str, TopicSpec] = {}
+    by_name: dict[str, _Named] = {}
+    by_collision: dict[str, _Named] = {}
     for spec in specs:
         first = by_name.get(spec.name)
         if first is not None:
@@ -110,18 +120,20 @@ def _cross_file_problems(specs: Sequence[TopicSpec]) -> list[InputError]:
     return errors
 
 
-def _where(spec: TopicSpec) -> str:
+def _where(spec: _Named) -> str:
     return f"{spec.path}:{spec.line}" if spec.line else spec.path
 
 
-def _load_file(path: Path, errors: list[InputError], *, allow_unknown_config: bool) -> list[TopicSpec]:
+def _load_file(
+    path: Path, errors: list[InputError], named: list[_Named], *, allow_unknown_config: bool
+) -> list[TopicSpec]:
     try:
         text = inputfile.read_text(path)
         data, lines = _parse_hocon(text, path) if path.suffix == ".conf" else sourcemap.loads(text, path)
     except InputError as e:
         errors.append(e)
         return []
-    return _topics(data, lines, path, errors, allow_unknown_config=allow_unknown_config)
+    return _topics(data, lines, path, errors, named, allow_unknown_config=allow_unknown_config)
 
 
 # --- HOCON safety ---------------------------------------------------------------------------------
@@ -354,7 +366,13 @@ def _parse_problem(e: Any) -> str:
 
 
 def _topics(
-    data: Any, lines: LineMap, path: Path, errors: list[InputError], *, allow_unknown_config: bool
+    data: Any,
+    lines: LineMap,
+    path: Path,
+    errors: list[InputError],
+    named: list[_Named],
+    *,
+    allow_unknown_config: bool,
 ) -> list[TopicSpec]:
     def error(message: str, where: PathKey, field: str | None = None) -> None:
         errors.append(InputError(message, path=path, line=lines.line(where), field=field))
@@ -387,6 +405,9 @@ def _topics(
         cluster_id = None
     specs = []
     for where, label, item in entries:
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and not topicspec.topic_name_problem(name):
+            named.append(_Named(name, str(path), lines.line((*where, "name"))))
         spec = _topic(item, where, label, lines, path, errors, allow_unknown_config=allow_unknown_config)
         if spec is not None:
             specs.append(replace(spec, cluster_id=cluster_id))
@@ -476,10 +497,15 @@ def _topic(
             if decl is not None:
                 schemas.append(decl)
 
-    if len(errors) == before:
-        for key, message in topicspec.coherence_problems(values):
-            at = config_where.get(key, (*where, key))
-            error(message, at, f"{label}.config.{key}" if key in config_where else f"{label}.{key}")
+    # Across keys, in the same pass as the field errors: judged on the values that are valid, and only when
+    # none of the keys a problem is about was given with a bad value (its message would be about a guess).
+    given = {*item, *config_where}
+    for key, message in topicspec.coherence_problems(values):
+        about = [key, *(k for k in given if k != key and k in message)]
+        if any(k in given and k not in values for k in about):
+            continue
+        at = config_where.get(key, (*where, key))
+        error(message, at, f"{label}.config.{key}" if key in config_where else f"{label}.{key}")
     if len(errors) != before:
         return None
     assert isinstance(name, str)
