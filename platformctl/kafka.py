@@ -210,10 +210,15 @@ class Admin:
     # -- writing (each returns {topic: why it failed}) ---------------------------------------------------
 
     def create_topics(
-        self, topics: Sequence[NewTopicRequest], *, before_request: Callable[[], None] | None = None
+        self,
+        topics: Sequence[NewTopicRequest],
+        *,
+        before_request: Callable[[], None] | None = None,
+        validate_only: bool = False,
     ) -> dict[str, str]:
         """Create the topics in chunks (`create_chunks`), each request with the full request timeout;
-        `before_request` runs before each one (it may raise to stop: the environment lock was lost)."""
+        `before_request` runs before each one (it may raise to stop: the environment lock was lost).
+        `validate_only`: Kafka checks every topic as for a create and creates nothing (a dry run)."""
         if not topics:
             return {}
         failures: dict[str, str] = {}
@@ -233,29 +238,37 @@ class Admin:
             ]
             failures |= self._each(
                 lambda requests=requests: self._client.create_topics(
-                    requests, operation_timeout=self.timeout, request_timeout=self.timeout
+                    requests,
+                    operation_timeout=self.timeout,
+                    request_timeout=self.timeout,
+                    validate_only=validate_only,
                 ),
                 "creating",
             )
             sent += len(chunk)
-            if len(chunks) > 1:
+            if len(chunks) > 1 and not validate_only:
                 refused = f" ({len(failures):,} refused)" if failures else ""
                 ui.info(f"creating topics: {sent:,} of {len(topics):,} sent{refused}")
         return failures
 
-    def create_partitions(self, totals: Mapping[str, int]) -> dict[str, str]:
+    def create_partitions(self, totals: Mapping[str, int], *, validate_only: bool = False) -> dict[str, str]:
         """Raise each topic's partition count to the total given (Kafka cannot lower it)."""
         if not totals:
             return {}
         requests = [NewPartitions(name, total) for name, total in totals.items()]
         return self._each(
             lambda: self._client.create_partitions(
-                requests, operation_timeout=self.timeout, request_timeout=self.timeout
+                requests,
+                operation_timeout=self.timeout,
+                request_timeout=self.timeout,
+                validate_only=validate_only,
             ),
             "adding partitions to",
         )
 
-    def alter_configs(self, changes: Mapping[str, Sequence[ConfigChange]]) -> dict[str, str]:
+    def alter_configs(
+        self, changes: Mapping[str, Sequence[ConfigChange]], *, validate_only: bool = False
+    ) -> dict[str, str]:
         """One IncrementalAlterConfigs for every topic: SET named keys, DELETE removed ones, nothing else."""
         resources = []
         for name, topic_changes in changes.items():
@@ -275,7 +288,9 @@ class Admin:
         if not resources:
             return {}
         return self._each(
-            lambda: self._client.incremental_alter_configs(resources, request_timeout=self.timeout),
+            lambda: self._client.incremental_alter_configs(
+                resources, request_timeout=self.timeout, validate_only=validate_only
+            ),
             "changing the config of",
         )
 

@@ -188,12 +188,13 @@ def _read_env(run: EtcdRun, names: list[str], options: Options) -> tuple[dict[st
 
 
 def prepare(stack: contextlib.ExitStack, settings: Settings, files: list[Path], options: Options) -> Prepared:
-    """Validate the inputs, read the overrides, read Kafka, and plan. Never writes to Kafka.
+    """Validate the inputs, read the overrides, read Kafka, plan, and have Kafka check the plan's changes
+    (`topicdryrun`: validate_only requests, which change nothing). Never writes to Kafka.
 
     Kafka and etcd are reached as reach.py decides; the platform is looked up once, and only when an
     endpoint is missing. Forwards and the lock belong to `stack`.
     """
-    from platformctl import kafka, reach, topics, topicspec
+    from platformctl import kafka, reach, topicdryrun, topics, topicspec
 
     specs = topics.load_files(files, allow_unknown_config=options.allow_unknown_config)
     names = [s.name for s in specs]
@@ -219,6 +220,9 @@ def prepare(stack: contextlib.ExitStack, settings: Settings, files: list[Path], 
     env_layers_, managed, run = env_layers(stack, settings, names, options, platform)
     admin = kafka.Admin(server, timeout=settings.kafka.request_timeout)
     plan, cluster_names = _plan(admin, specs, layers, options, expected, env_layers_, managed)
+    # Kafka's own verdict before the plan is shown: what it would refuse is impossible, not half-applied.
+    with ui.status("asking Kafka to check the changes (validate_only: nothing is changed)"):
+        plan = topicdryrun.checked(plan, admin)
     prepared = Prepared(plan, admin, run, specs, layers, options, expected, cluster_names)
     if options.prune and not managed:
         ui.warn("--prune: no topic is recorded as managed by platformctl, so none will be deleted")

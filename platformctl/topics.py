@@ -182,7 +182,7 @@ def plan(
         for name in sorted(set(managed) & cluster.names - declared):
             topic_plans.append(TopicPlan(name, "prune", (), None))
     result = Plan(tuple(topic_plans), cluster.cluster_id)
-    return Plan(result.topics, result.cluster_id, _digest(result))
+    return Plan(result.topics, result.cluster_id, digest(result))
 
 
 def _check_cluster_id(
@@ -346,7 +346,7 @@ def _ordered(values: Mapping[str, Value]) -> list[tuple[str, Value]]:
     return fields + sorted((k, v) for k, v in values.items() if k not in topicspec.TOPIC_FIELDS)
 
 
-def _digest(result: Plan) -> str:
+def digest(result: Plan) -> str:
     """A short hash of what the plan would do (not of the provenance), recorded with applied topics."""
     body = [
         [t.name, t.action, [[c.key, c.action, c.desired.value if c.desired else None] for c in t.changes]]

@@ -10,9 +10,10 @@ int32 size, then the request header's int16 api_key and int16 api_version
 (https://kafka.apache.org/protocol#protocol_messages). Each request is recorded once, in order, in the
 cluster's `Wire` and in every active tap (`tap()`, the `kafka_wire` fixture).
 
-`Wire.before[name]` runs a function in the relay thread when a request of that kind has reached the
-relay and before its last byte is passed on: a fault test can kill the broker there, so the broker never
-sees a complete request (deterministically "killed while the request was in flight").
+`Wire.before[name]` runs a function in the relay thread when a whole request of that kind has reached
+the relay, before its last byte is passed on (its `validate_only` is known by then): a fault test can kill
+the broker there, so the broker never sees a complete request (deterministically "killed while the
+request was in flight").
 """
 
 from __future__ import annotations
@@ -272,9 +273,10 @@ class Relay:
                     for event in framer.feed(data):
                         if isinstance(event, tuple):
                             current = Request(self.node_id, *event)
-                            self._arrived(current)
+                            self._record(current)
                         else:
                             current.finish(event)
+                            self._hooks(current)  # complete here, its last byte not yet passed on
                 sink.sendall(data)
         except OSError:
             pass
@@ -286,12 +288,16 @@ class Relay:
                 self._conns -= {source, sink}
             source.close()
 
-    def _arrived(self, request: Request) -> None:
+    def _wires(self) -> list[Wire]:
         with _TAPS_LOCK:
-            wires = [self.wire, *_TAPS]
-        for wire in wires:
+            return [self.wire, *_TAPS]
+
+    def _record(self, request: Request) -> None:
+        for wire in self._wires():
             wire.record(request)
-        for wire in wires:
+
+    def _hooks(self, request: Request) -> None:
+        for wire in self._wires():
             hook = wire.before.get(request.name)
             if hook is not None:
                 hook(request)

@@ -161,14 +161,15 @@ def test_busy_kafka_port_is_an_error_naming_its_holder(
 
 
 def test_explicit_endpoints_never_look_for_the_platform(
-    run_cli: RunCli, platform: Upstreams, fake_kube: FakeKube, forwarded_kafka: KafkaCluster, etcd_endpoint: str,
+    run_cli: RunCli, platform: Upstreams, fake_kube: FakeKube, kafka: KafkaCluster, etcd_endpoint: str,
     store: etcd.EtcdStore, etcd_env: str, tmp_path: Path,
 ) -> None:  # fmt: skip
+    # A broker reached directly (it advertises its own address; the platform's advertises the forward's).
     overrides.seed(store, etcd_env)
     seen = len(fake_kube.requests)
     result = run_cli(
         "--env", etcd_env, "topics", "plan", str(_topic(tmp_path, f"{etcd_env}-direct")),
-        "--bootstrap-server", forwarded_kafka.bootstrap, "--etcd-endpoint", etcd_endpoint,
+        "--bootstrap-server", kafka.bootstrap, "--etcd-endpoint", etcd_endpoint,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert fake_kube.requests[seen:] == [] and platform.built == []

@@ -298,3 +298,47 @@ def test_a_partial_apply_carries_what_kafka_did_accept(kafka: KafkaCluster, tmp_
     assert caught.value.done.created == []
     assert applied == []
     assert not {"partial-gone", "partial-b"} & admin.describe([]).names
+
+
+def test_what_kafka_would_refuse_is_impossible_in_the_plan_and_apply_sends_nothing(
+    run_cli: RunCli, kafka: KafkaCluster, kafka_wire: Wire, tmp_path: Path
+) -> None:
+    # platformctl lets an unknown config through on request; Kafka refuses it. Asked first with
+    # validate_only, Kafka's answer blocks the whole apply instead of half-applying it.
+    admin = Admin(kafka.bootstrap, timeout=10)
+    admin.create_topics([NewTopicRequest("dry-c", 1, 1, {})])
+    admin.wait_for({"dry-c": 1})
+    path = _write(
+        tmp_path,
+        "topics:\n"
+        "  - {name: dry-a, partitions: 1, replication-factor: 1}\n"
+        "  - {name: dry-b, partitions: 1, replication-factor: 1, config: {no.such.config: 1}}\n"
+        "  - {name: dry-c, partitions: 2, replication-factor: 1, config: {also.unknown: x}}\n",
+    )
+    args = (str(path), "--bootstrap-server", kafka.bootstrap, "--allow-unknown-config", "--no-overrides")
+    kafka_wire.clear()
+    plan = run_cli("topics", "plan", *args)
+    assert plan.exit_code == 2, plan.stderr
+    assert (
+        "Kafka refuses creating topic 'dry-b': INVALID_CONFIG: Unknown topic config name: no.such.config "
+        "(asked with validate_only; nothing was changed)" in plan.stdout
+    )
+    assert "Kafka refuses changing the config of topic 'dry-c': INVALID_CONFIG" in plan.stdout
+    assert sorted(kafka_wire.validations) == ["CreatePartitions", "CreateTopics", "IncrementalAlterConfigs"]
+    assert kafka_wire.mutating == []
+
+    kafka_wire.clear()
+    applied = run_cli("topics", "apply", *args, "--yes")
+    assert applied.exit_code == 2
+    assert "impossible change(s), nothing applied: dry-b: kafka: Kafka refuses creating topic 'dry-b'" in applied.stderr
+    assert kafka_wire.mutating == []  # nothing half-applied: dry-a was not created either
+    state = admin.describe(["dry-a", "dry-b", "dry-c"])
+    assert set(state.topics) == {"dry-c"} and state.topics["dry-c"].partitions == 1
+
+    # Without the refused topics, the rest applies; a plan with nothing to change asks Kafka nothing.
+    path.write_text("topics:\n  - {name: dry-a, partitions: 1, replication-factor: 1}\n")
+    assert run_cli("topics", "apply", *args, "--yes").exit_code == 0
+    kafka_wire.clear()
+    again = run_cli("topics", "plan", *args)
+    assert again.exit_code == 0
+    assert kafka_wire.validations == [] and kafka_wire.mutating == []

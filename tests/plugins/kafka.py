@@ -509,7 +509,8 @@ ADMIN_METHODS = frozenset(
 
 
 class HookedAdminClient:
-    """The real AdminClient; `after[name](futures)` runs right after that call returned its futures."""
+    """The real AdminClient; `after[name](futures)` runs right after that call returned its futures (dry
+    runs, `validate_only=True`, pass through unrecorded)."""
 
     def __init__(self, inner: Any, calls: list[str], after: dict[str, Callable[[Any], None]]) -> None:
         self._inner = inner
@@ -522,6 +523,8 @@ class HookedAdminClient:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("validate_only"):  # a dry run (platformctl.topicdryrun): not the call to hook
+                return attr(*args, **kwargs)
             self._calls.append(name)
             futures = attr(*args, **kwargs)
             hook = self._after.get(name)
