@@ -7,9 +7,8 @@ metadata polls, never fixed sleeps. A batch too large for one request goes in ch
 request that would write more than 10,000 metadata records (KAFKA-14996, KAFKA-17870), and thousands of
 topics in one request outlive any sensible request timeout, leaving the set half-created.
 
-Config changes go through IncrementalAlterConfigs only: the legacy
-AlterConfigs replaces a topic's whole config and silently resets every key it does not name
-(https://cwiki.apache.org/confluence/display/KAFKA/KIP-339).
+Config changes go through IncrementalAlterConfigs only: the legacy AlterConfigs replaces a topic's whole
+config and silently resets every key it does not name (https://cwiki.apache.org/confluence/display/KAFKA/KIP-339).
 
 Client errors become `PlatformError`s here, naming the broker or the topic. Per-topic refusals (policy
 violation, invalid config, throttling) are returned as `{topic: message}` so the caller can finish what

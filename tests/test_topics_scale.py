@@ -17,6 +17,7 @@ import pytest
 
 from platformctl import etcd, topics, topicspec
 from platformctl import kafka as adapter
+from platformctl.errors import PlatformError
 from platformctl.kafka import ClusterState, NewTopicRequest, TopicState
 from platformctl.topicspec import Source, TopicSpec
 from tests.conftest import RunCli
@@ -217,3 +218,39 @@ def test_apply_plans_once_unless_etcd_moved_or_a_person_confirmed(
     monkeypatch.setattr("typer.confirm", lambda *args, **kwargs: True)
     apply("asked")
     assert counted == {"plan": 2, "describe": 2}
+
+
+class _Revealing:
+    """A stand-in AdminClient whose metadata shows `step` more of the topics at each poll (what a broker
+    creating thousands of partitions' logs does, a chunk at a time, on a slow disk). Only `list_topics`;
+    it models nothing else. Used because making a real broker that slow on demand takes ~10,000 partitions."""
+
+    def __init__(self, names: list[str], step: int) -> None:
+        self.names, self.step, self.shown = names, step, 0
+
+    def list_topics(self, timeout: float) -> Any:
+        from types import SimpleNamespace
+
+        self.shown = min(self.shown + self.step, len(self.names))
+        topic = SimpleNamespace(error=None, partitions={0: object()})
+        return SimpleNamespace(topics=dict.fromkeys(self.names[: self.shown], topic))
+
+
+@pytest.mark.fake_admin
+def test_the_metadata_wait_gives_up_only_without_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(adapter, "METADATA_STALL", 0.3)
+    names = [f"t{i}" for i in range(40)]
+    # 40 polls, each revealing one topic: longer in all than the stall window, and it completes.
+    slow = _Revealing(names, step=1)
+    adapter.Admin("127.0.0.1:9", timeout=0.01, client=slow).wait_for(dict.fromkeys(names, 1))
+    assert slow.shown == 40
+    # Stuck at 10 of 40: it gives up once the window passes with no topic becoming ready.
+    stuck = _Revealing(names, step=10)
+    stuck.step = 0
+    stuck.shown = 10
+    with pytest.raises(PlatformError) as caught:
+        adapter.Admin("127.0.0.1:9", timeout=0.01, client=stuck).wait_for(dict.fromkeys(names, 1))
+    assert str(caught.value).startswith(
+        "Kafka accepted the changes but its metadata still disagrees after 0.3s without progress (30 of 40 topics "
+        "not ready: t10, t11, t12, t13, t14)"
+    )
