@@ -15,7 +15,7 @@ The brokers keep their logs on tmpfs (/dev/shm): creating a partition's log cost
 loaded VM disk 1,000 partitions took ~27 s of broker time, which would drown what platformctl does (and
 flatter every ratio). A faster broker makes the ratios stricter, not looser.
 
-    .venv/bin/python bench/topics_scale.py [--topics 10000] [--existing 10000] [--runs 3]
+    .venv/bin/python bench/topics_scale.py [--topics 10000] [--existing 10000] [--runs 4]
         [--etcd-endpoint URL] [--json]
 """
 
@@ -107,7 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--topics", type=int, default=10000)
     parser.add_argument("--existing", type=int, default=10000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--etcd-endpoint", help="use this etcd instead of starting one")
     parser.add_argument("--json", action="store_true", help="print one JSON object for bench/run")
     options = parser.parse_args()
@@ -129,7 +129,9 @@ def main() -> None:
             timed([platformctl, "-q", *common, str(topic_file(base / "warm.yaml", warm)), "--no-overrides"], base)
             delete(kafka.bootstrap, warm)
             for run in range(options.runs):
-                for side in ("etcd", "no-etcd"):
+                # ABBA order: a drifting machine load (or a broker still deleting the last run's logs)
+                # weighs on both sides alike.
+                for side in ("etcd", "no-etcd") if run % 2 == 0 else ("no-etcd", "etcd"):
                     names = [f"{side}-{run}-{i:05d}" for i in range(count)]
                     path = topic_file(base / f"{side}-{run}.yaml", names)
                     extra = ["--etcd-endpoint", endpoint] if side == "etcd" else ["--no-overrides"]
@@ -140,9 +142,9 @@ def main() -> None:
             create(kafka.bootstrap, [f"existing-{i:05d}" for i in range(options.existing)])
             path = topic_file(base / "plan.yaml", [f"new-{i:05d}" for i in range(count)])
             plan = [platformctl, "-q", "topics", "plan", str(path), "--no-overrides", "--bootstrap-server"]
-            for _ in range(options.runs):
-                samples["plan-full"].append(timed([*plan, kafka.bootstrap], base))
-                samples["plan-empty"].append(timed([*plan, empty.bootstrap], base))
+            for run in range(options.runs):
+                for which in ("plan-full", "plan-empty") if run % 2 == 0 else ("plan-empty", "plan-full"):
+                    samples[which].append(timed([*plan, (kafka if which == "plan-full" else empty).bootstrap], base))
     med = {k: statistics.median(v) for k, v in samples.items()}
     spread = {k: [round(min(v), 3), round(max(v), 3)] for k, v in samples.items()}
     if options.json:

@@ -346,7 +346,11 @@ class Admin:
         delay = 0.02
         best = total
         while True:
+            polled = time.monotonic()
             metadata = self._metadata()
+            # A metadata response for 10,000 topics costs the broker (and this client) a good fraction of a
+            # second: never spend more than a third of the wait polling.
+            spent = time.monotonic() - polled
             missing = [
                 name
                 for name, count in partitions.items()
@@ -369,9 +373,8 @@ class Admin:
                     f"without progress ({left:,} of {total:,} topics not ready: {pending})",
                     hint="re-run the same command; it sends only what is still missing",
                 )
-            time.sleep(delay)
-            # Up to 2 s between polls: a metadata response for 10,000 topics is megabytes.
-            delay = min(delay * 2, 0.5 if total <= CHUNK_TOPICS else 2.0)
+            time.sleep(max(delay, 2 * spent))
+            delay = min(delay * 2, 0.5)
 
 
 _TRANSPORT_CODES = frozenset(
