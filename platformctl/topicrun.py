@@ -386,21 +386,9 @@ def apply(prepared: Prepared) -> Outcome:
             with contextlib.suppress(PlatformError):  # the Kafka error is the one to report
                 recorder.finish(e.done.pruned)
         raise
-    except PlatformError as e:
-        if recorder is not None and recorder.pending and not _is_lock_lost(e):
-            # Kafka stopped answering part-way: what it had accepted is still recorded (best effort).
-            with contextlib.suppress(PlatformError):
-                recorder.finish([])
-        raise
     if recorder is not None:
         recorder.finish(done.pruned)
     return Outcome(done, fixes)
-
-
-def _is_lock_lost(e: PlatformError) -> bool:
-    from platformctl.etcd import LockLostError
-
-    return isinstance(e, LockLostError)
 
 
 def _locked(prepared: Prepared) -> EtcdRun:
