@@ -36,6 +36,8 @@ from tests.conftest import RunCli
 from tests.plugins.etcd import EtcdServer
 from tests.plugins.kafka import KafkaCalls, KafkaCluster
 
+pytestmark = pytest.mark.kafka_real
+
 TTL = 2  # the lock's lease in these tests (30 s in use)
 
 

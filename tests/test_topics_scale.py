@@ -75,6 +75,7 @@ def test_create_chunks_stay_within_the_controllers_record_limit() -> None:
     assert [[t.name for t in c] for c in adapter.create_chunks(wide)] == [["w"], ["x"]]
 
 
+@pytest.mark.kafka_real
 def test_a_large_create_goes_in_chunks_with_progress_on_stderr(
     run_cli: RunCli, kafka: KafkaCluster, kafka_calls: KafkaCalls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -100,6 +101,7 @@ WIDE_CONFIG = {
 }  # fmt: skip
 
 
+@pytest.mark.kafka_real
 def test_a_create_beyond_the_controllers_record_limit_succeeds_in_chunks(
     run_cli: RunCli, kafka: KafkaCluster, kafka_calls: KafkaCalls, etcd_env: str, tmp_path: Path
 ) -> None:
@@ -134,6 +136,7 @@ def test_a_request_timeout_above_librdkafkas_cap_is_bad_input(run_cli: RunCli, t
     )
 
 
+@pytest.mark.kafka_real
 def test_the_largest_request_timeout_is_one_librdkafka_accepts(
     run_cli: RunCli, kafka: KafkaCluster, tmp_path: Path
 ) -> None:
@@ -147,6 +150,7 @@ def test_the_largest_request_timeout_is_one_librdkafka_accepts(
     assert "plan: 1 to create" in result.stdout
 
 
+@pytest.mark.kafka_real
 def test_no_overrides_never_imports_the_etcd_client(kafka: KafkaCluster, tmp_path: Path) -> None:
     # etcd3gw and requests cost ~120 ms of a small plan; a run that does not read etcd must not load them.
     path = tmp_path / "t.yaml"
@@ -185,6 +189,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return counts
 
 
+@pytest.mark.kafka_real
 def test_apply_plans_once_unless_etcd_moved_or_a_person_confirmed(
     run_cli: RunCli, kafka: KafkaCluster, etcd_endpoint: str, etcd_env: str, tmp_path: Path, counted: dict[str, int],
     monkeypatch: pytest.MonkeyPatch,
