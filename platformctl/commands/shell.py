@@ -28,7 +28,7 @@ def completion_script(
     \b
       bash:  source <(platformctl completion bash)      # or into ~/.bashrc
       zsh:   source <(platformctl completion zsh)       # after compinit; or into ~/.zshrc
-      fish:  platformctl completion fish > ~/.config/fish/completions/platformctl.fish
+      fish:  platformctl completion fish | source      # or save it as ~/.config/fish/completions/platformctl.fish
     """
     from platformctl import completion
 

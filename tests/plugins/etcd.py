@@ -2,7 +2,7 @@
 the Go module proxy by `python -m tests.components.install etcd` (tests/components/).
 
 One server per test session on free 127.0.0.1 ports with a temporary data dir, started with the flags
-TESTING.md gives (fast elections, no fsync) and stopped by its PID. Tests isolate themselves by using a
+CONTRIBUTING.md describes (fast elections, no fsync) and stopped by its PID. Tests isolate themselves by using a
 fresh environment name (`etcd_env`), so they never see each other's keys. `etcd_server.stop()` and
 `.start()` let fault tests take etcd away and bring it back on the same port and data.
 """

