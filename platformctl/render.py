@@ -53,6 +53,9 @@ class KubeVersion:
 
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$")
+# The oldest release whose API schemas the render is checked against (kubernetes-validate ships 1.22 and
+# newer): claiming support for anything older would be a guess. Every minor from here is tested.
+OLDEST = KubeVersion(1, 22)
 
 
 def parse_version(text: str, *, origin: str = "--kubernetes-version") -> KubeVersion:
@@ -60,9 +63,9 @@ def parse_version(text: str, *, origin: str = "--kubernetes-version") -> KubeVer
     if not match:
         raise InputError(f"not a Kubernetes version: {text!r} (expected X.Y such as 1.35)", field=origin)
     version = KubeVersion(int(match.group(1)), int(match.group(2)))
-    if version.major != 1 or version.minor < 19:
+    if version.major != 1 or version < OLDEST:
         raise InputError(
-            f"Kubernetes {version} is not supported (platformctl renders for 1.19 and newer)", field=origin
+            f"Kubernetes {version} is not supported (platformctl renders for {OLDEST} and newer)", field=origin
         )
     return version
 

@@ -1,7 +1,8 @@
 """The rendered platform: valid for each supported server, `restricted`-clean, ClusterIP-only, pinned.
 
-Schemas: kubernetes-validate (strict) for 1.25, 1.30 and the newest version it ships; the
-PodSecurityPolicy render for 1.24 against the 1.24 schemas (tests/plugins/legacy_schemas.py).
+Schemas: kubernetes-validate (strict) for every minor from 1.25 to the newest it ships, both Kafka flavors;
+the PodSecurityPolicy render for 1.22, 1.23 and 1.24 against their schemas (tests/plugins/legacy_schemas.py).
+Applied to a real API server: 1.36 (tests/test_lifecycle_real.py and the other *_real.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from tests.psa import pod_spec_of, restricted_violations
 
 ROOT = Path(__file__).resolve().parents[1]
 NEWEST = kubernetes_validate.latest_version()
-VERSIONS = ["1.25", "1.30", ".".join(NEWEST.split(".")[:2])]
+NEWEST_MINOR = int(NEWEST.split(".")[1])
+VERSIONS = [f"1.{minor}" for minor in range(25, NEWEST_MINOR + 1)]  # every minor with Pod Security admission
+PSP_VERSIONS = ["1.22", "1.23", "1.24"]  # render.OLDEST up to the last with PodSecurityPolicy
 
 
 def rendered(settings: Settings | None = None, version: str = "1.35") -> render.Rendered:
@@ -51,11 +54,17 @@ def test_every_manifest_validates_strictly(version: str, flavor: str) -> None:
     assert problems == []
 
 
-def test_psp_render_for_1_24_validates_against_1_24_schemas(tmp_path: Path, legacy_validate: Any) -> None:
-    result = rendered(version="1.24")
+@pytest.mark.parametrize("version", PSP_VERSIONS)
+def test_psp_render_validates_against_its_versions_schemas(tmp_path: Path, legacy_validate: Any, version: str) -> None:
+    result = rendered(version=version)
     assert result.security.mechanism == "pod-security-policy"
     written = render.write_files(result, tmp_path)
-    assert legacy_validate("1.24.0", written) == []
+    assert legacy_validate(f"{version}.0", written) == []
+
+
+def test_the_oldest_supported_version_is_the_oldest_with_schemas() -> None:
+    assert str(render.OLDEST) == PSP_VERSIONS[0]
+    assert kubernetes_validate.latest_version().startswith(f"1.{NEWEST_MINOR}.")
 
 
 def test_psp_policies_for_minikube_system_namespaces_validate(legacy_validate: Any) -> None:

@@ -62,7 +62,8 @@ from typing import Any
 import pytest
 
 from tests.plugins import kube_pki
-from tests.plugins.controlplane import FAIL_ANNOTATION, MISSING_IMAGE_REGISTRY, NODE, AuditEvent, ControlPlane
+from tests.plugins.controlplane import MISSING_IMAGE_REGISTRY, NODE, ControlPlane
+from tests.plugins.controlplane_api import FAIL_ANNOTATION, AuditEvent
 from tests.plugins.etcd import EtcdServer
 from tests.plugins.fake_minikube import FakeMinikube
 
@@ -121,6 +122,7 @@ class RealCluster:
 
 
 _PLANE: list[ControlPlane] = []
+_MEMORY: dict[str, dict[str, float]] = {}  # RSS of each process (MiB) at start and at the end of the session
 
 
 @pytest.fixture(scope="session")
@@ -129,8 +131,9 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     _PLANE.append(plane)
     try:
         plane.start()
-        plane.startup.update({f"{name} MiB": mib for name, mib in plane.memory_mib().items()})
+        _MEMORY["at start"] = plane.memory_mib()
         yield plane
+        _MEMORY["at the end"] = plane.memory_mib()
     finally:
         plane.stop()
 
@@ -197,8 +200,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _PLANE or not _PLANE[0].startup:
         return
-    startup = _PLANE[0].startup
-    seconds = ", ".join(f"{k} {v:.1f}s" for k, v in startup.items() if not k.endswith("MiB"))
-    memory = ", ".join(f"{k.removesuffix(' MiB')} {v:.0f}" for k, v in startup.items() if k.endswith("MiB"))
-    terminalreporter.write_line(f"control plane: started in {seconds} (cumulative); RSS MiB at start: {memory}")
+    seconds = ", ".join(f"{k} {v:.1f}s" for k, v in _PLANE[0].startup.items())
+    terminalreporter.write_line(f"control plane: ready after {seconds} (cumulative)")
+    for when, memory in _MEMORY.items():
+        each = ", ".join(f"{name} {mib:.0f}" for name, mib in memory.items())
+        terminalreporter.write_line(f"control plane RSS MiB {when}: {sum(memory.values()):.0f} ({each})")
     terminalreporter.write_line(f"control plane logs: {_PLANE[0].directory}")
