@@ -170,10 +170,17 @@ def _diagnosis(cluster: Cluster, namespace: str, state: readiness.WorkloadState)
     assert problem is not None
     hint = f"kubectl --context {cluster.target.context} -n {namespace} describe {state.kind.lower()}/{state.name}"
     if problem.kind == "crash" and problem.pod:
-        lines = cluster.pod_log(namespace, problem.pod, problem.container)
+        more = f"kubectl --context {cluster.target.context} -n {namespace} logs {problem.pod} --previous"
+        try:
+            lines = cluster.pod_log(namespace, problem.pod, problem.container)
+        except PlatformError as e:
+            # The kubelet cannot always give the log (rotated away, node unreachable): the crash is still the
+            # diagnosis, and the reason the log is missing goes with it.
+            return PlatformError(
+                f"{state.name}: {problem.message}", hint=f"its log could not be read ({e.message}); try: {more}"
+            )
         if lines:
             last = one_line(lines[-1])
-            more = f"kubectl -n {namespace} logs {problem.pod} --previous"
             hint = "last log lines:\n  " + "\n  ".join(lines) + f"\nmore: {more}"
             return PlatformError(f"{state.name}: {problem.message}; last log line: {last}", hint=hint)
     if problem.kind == "rejected":

@@ -270,3 +270,18 @@ def test_the_timeout_is_one_line_naming_what_is_not_ready(run_cli: RunCli, real_
     assert line.startswith("error: timed out after 0s waiting for the platform to be ready (")
     assert any(f"({c}: " in line or f"; {c}: " in line for c in COMPONENTS), line
     assert err.strip().splitlines()[-1].startswith("hint:")
+
+
+def test_a_crash_loop_whose_log_cannot_be_read_is_still_diagnosed(run_cli: RunCli, real_cluster: RealCluster) -> None:
+    # The kubelet cannot always give the previous run's log (rotated away, node unreachable): kwok here has
+    # no file to serve, and the API server relays its error. The crash is still the diagnosis.
+    assert up(run_cli, real_cluster, "--timeout", "120")[0] == 0
+    real_cluster.plane.previous_logs.unlink()
+    try:
+        real_cluster.plane.fail(real_cluster.namespace, "StatefulSet", "etcd", "crash-loop")
+        code, _, err = up(run_cli, real_cluster, "--timeout", "120")
+    finally:
+        real_cluster.plane.previous_logs.touch()
+    assert code == 1
+    assert error_line(err) == "error: etcd: container 'etcd' keeps crashing (exit code 1, CrashLoopBackOff)"
+    assert "its log could not be read" in err
