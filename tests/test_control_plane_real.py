@@ -16,11 +16,11 @@ from tests.plugins.kube_real import FAIL_ANNOTATION, MISSING_IMAGE_REGISTRY, NOD
 pytestmark = pytest.mark.kube_real
 
 
-def test_the_node_is_ready_with_a_fresh_lease_and_minikubes_size(real_cluster: RealCluster) -> None:
+def test_the_node_is_ready_with_a_fresh_lease(real_cluster: RealCluster) -> None:
     node = real_cluster.get(f"/api/v1/nodes/{NODE}")
     conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
     assert conditions["Ready"] == "True" and not node["spec"].get("taints")
-    assert node["status"]["allocatable"]["cpu"] == "2" and node["status"]["allocatable"]["memory"] == "8Gi"
+    assert node["status"]["allocatable"]["cpu"] == "64" and node["status"]["allocatable"]["memory"] == "256Gi"
     lease = real_cluster.get(f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{NODE}")
     renewed = datetime.datetime.fromisoformat(lease["spec"]["renewTime"].replace("Z", "+00:00"))
     age = datetime.datetime.now(datetime.UTC) - renewed

@@ -124,8 +124,9 @@ def test_a_quantity_the_server_normalises_is_not_a_difference(
 def test_when_the_local_check_is_unsure_the_server_dry_run_decides_and_nothing_is_written(
     run_cli: RunCli, real_cluster: RealCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The real server's defaulting and normalisation, not the local comparison, have the last word.
-    assert up(run_cli, real_cluster, "--no-wait")[0] == 0
+    # The real server's defaulting and normalisation, not the local comparison, have the last word. (Ready
+    # first: until then the controllers still write the workloads' status, which moves resourceVersions.)
+    assert up(run_cli, real_cluster, "--timeout", "120")[0] == 0
     before, seen = labelled(real_cluster), len(real_cluster.requests())
     monkeypatch.setattr(drift, "drift", lambda desired, live, manager="platformctl": ["unsure"])
     assert up(run_cli, real_cluster, "--no-wait")[0] == 0
@@ -252,7 +253,7 @@ def test_a_pod_no_node_can_take_fails_after_the_grace_period(
     monkeypatch.setattr(kubesync, "UNSCHEDULABLE_GRACE", 0.0)
     config = config_file(
         tmp_path,
-        "kafka:\n  resources:\n    requests: {cpu: 250m, memory: 16Gi}\n    limits: {cpu: '1', memory: 16Gi}\n",
+        "kafka:\n  resources:\n    requests: {cpu: 250m, memory: 512Gi}\n    limits: {cpu: '1', memory: 512Gi}\n",
     )
     code, _, err = up(run_cli, real_cluster, "--timeout", "120", config=config)
     assert code == 1

@@ -28,7 +28,9 @@ from tests.plugins.etcd import EtcdServer, die_with_parent, free_port
 from tests.plugins.podnetwork import PodNetwork
 
 NODE = "minikube"
-NODE_CAPACITY = {"cpu": "2", "memory": "8Gi", "pods": "110", "ephemeral-storage": "20Gi"}
+# Room for every test's platform at once (each requests 0.55 CPU and 1.7 GiB; a test's namespace finishes
+# deleting in the background after it): a minikube-sized node (2 CPUs, 8 GiB) is full after three.
+NODE_CAPACITY = {"cpu": "64", "memory": "256Gi", "pods": "1000", "ephemeral-storage": "1Ti"}
 MISSING_IMAGE_REGISTRY = "registry.invalid"
 ADVERTISE_ADDRESS = "192.0.2.1"  # TEST-NET-1 (RFC 5737): never routed, so nothing connects there
 SERVICE_CIDR = "10.96.0.0/16"

@@ -12,8 +12,8 @@ on 127.0.0.1 and a free port, with certificates and keys generated for the sessi
 - kube-controller-manager (`--controllers=*`, one ServiceAccount per controller, no leader election) and
   kube-scheduler: Deployments, StatefulSets, ReplicaSets, EndpointSlices, namespace finalization, garbage
   collection, PersistentVolume binding and scheduling are the real controllers';
-- kwok standing in for the kubelet: it keeps one node, `minikube` (2 CPUs, 8 GiB, like `minikube start
-  --cpus=2 --memory=8192`), Ready with its lease in kube-node-lease renewed, moves pods bound to it to
+- kwok standing in for the kubelet: it keeps one node, `minikube` (64 CPUs and 256 GiB: room for every
+  test's platform at once), Ready with its lease in kube-node-lease renewed, moves pods bound to it to
   Running/Ready with pod IPs, deletes pods being deleted, and serves the kubelet API the API server proxies
   `pods/log` and `pods/portforward` to: every container's log is the file `ControlPlane.logs`
   (`ControlPlane.previous_logs` for `--previous`), and a port-forward to container port P reaches whatever
@@ -26,7 +26,7 @@ Making a pod fail (kwok stages; the scheduler's own verdicts need nothing specia
 - crash loop: the annotation `kwok.platformctl.test/fail: crash-loop` (CrashLoopBackOff, last exit code 1,
   3 restarts); `ControlPlane.fail(namespace, kind, name, mode)` sets it on a workload's pod template
   with a field manager of its own, as `kubectl patch` would, so platformctl's apply is not disturbed;
-- unschedulable: ask for more than the node has (more than 2 CPUs or 8Gi) and the real scheduler says so.
+- unschedulable: ask for more than the node has (more than 64 CPUs or 256Gi) and the real scheduler says so.
 
 Storage (no provisioner runs): a default StorageClass `standard` exists (as on minikube, Immediate binding),
 and `ControlPlane.add_persistent_volumes(n, capacity)` makes PersistentVolumes of that class for the
