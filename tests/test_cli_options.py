@@ -223,3 +223,24 @@ def test_a_missing_context_says_what_to_do_without_pointing_at_names_that_are_no
     assert result.stderr.splitlines()[-1] == (
         "hint: this kubeconfig has no contexts: point KUBECONFIG at the one that has the cluster, or drop --context"
     )
+
+
+def test_option_help_reads_as_written(run_cli: RunCli) -> None:
+    """No markup eats text ("[default: ...]" was swallowed whole), and values are named, flags are not."""
+    text = run_cli("topics", "plan", "--help", env={"COLUMNS": "80"}).stdout
+    words = " ".join(text.split())
+    assert (
+        "--cluster-id ID Refuse to act unless the Kafka cluster has this id (default: kafka.cluster-id when set "
+        "in platformctl.yaml, or the files' cluster-id). --etcd-endpoint URL"
+    ) in words
+    assert "--bootstrap-server HOST:PORT Kafka bootstrap address" in words
+    assert "--detailed-exitcode Exit 0 when nothing would change, 2 when something would, 1 on any error" in words
+
+
+def test_a_refusal_hint_carries_the_environment(run_cli: RunCli) -> None:
+    Path("t.yaml").write_text("topic: {name: t, partitions: 1, replication-factor: 1}\n")
+    result = run_cli("topics", "apply", "t.yaml", "--env", "prod")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "error: no Kafka to talk to: give --bootstrap-server HOST:PORT, or run `platformctl --env prod up` "
+    )
