@@ -1,7 +1,7 @@
 """Benchmark: what environment overrides from etcd cost `topics plan`, measured side by side in one run.
 
-Against the real etcd (3.6, tests/components) and the real Tansu broker, with N topics declared in one file and
-an override entry in etcd for every topic (plus topic-defaults), it measures:
+Against the real etcd (3.6, tests/components) and Apache Kafka (tests/plugins/kafka.py), with N topics
+declared in one file and an override entry in etcd for every topic (plus topic-defaults), it measures:
   1. `platformctl --env bench topics plan FILE` reading the overrides (a subprocess, end to end);
   2. the same with `--no-overrides` (no etcd contact at all);
   3. `overrides.layers_for` alone (two range reads for the whole environment);
@@ -9,7 +9,7 @@ an override entry in etcd for every topic (plus topic-defaults), it measures:
 Absolute times drift on shared machines; the ratios are the result.
 
 Given `--etcd-endpoint` and `--bootstrap-server` (as `bench/run` does) it uses those; otherwise it starts
-its own etcd and broker with the test suite's starters (`tests.plugins.etcd`, `tests.plugins.tansu`).
+its own etcd and broker with the test suite's starters (`tests.plugins.etcd`, `tests.plugins.kafka`).
 
     .venv/bin/python bench/overrides_plan.py [--topics 500] [--runs 5] [--etcd-endpoint URL]
         [--bootstrap-server HOST:PORT] [--json]
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, emit_json, median_time
 from platformctl import etcd, overrides
 from tests.plugins.etcd import EtcdServer
-from tests.plugins.tansu import Tansu, free_port
+from tests.plugins.kafka import KafkaCluster
 
 
 @contextlib.contextmanager
@@ -43,7 +43,8 @@ def components(etcd_endpoint: str | None, bootstrap: str | None, base: Path) -> 
             stack.callback(server.stop)
             etcd_endpoint = server.endpoint
         if bootstrap is None:
-            bootstrap = stack.enter_context(Tansu(free_port())).bootstrap
+            broker = KafkaCluster(base / "kafka", fast_start=False, log_level="WARN")
+            bootstrap = stack.enter_context(broker).bootstrap
         yield etcd_endpoint, bootstrap
 
 

@@ -20,6 +20,9 @@ class Row:
     ours: float
     baseline: float
     unit: str  # "ms", "s", "MiB/s", "us"
+    # (min, max) of the samples behind each median, where the bench keeps them: shown beside the median.
+    ours_spread: tuple[float, float] | None = None
+    baseline_spread: tuple[float, float] | None = None
 
     @property
     def ratio(self) -> float:

@@ -31,8 +31,8 @@ from platformctl import schemaplan, schemaregistry, topicfile
 from platformctl.schemaregistry import Registry
 from tests.components import ALL
 from tests.plugins.etcd import free_port
+from tests.plugins.kafka import KafkaCluster
 from tests.plugins.schema_registry import SchemaRegistryServer
-from tests.plugins.tansu import Tansu
 
 
 @contextlib.contextmanager
@@ -46,7 +46,8 @@ def components(bootstrap: str | None, base: Path) -> Iterator[tuple[str, str]]:
         registry.start()
         stack.callback(registry.stop)
         if bootstrap is None:
-            bootstrap = stack.enter_context(Tansu(free_port())).bootstrap
+            broker = KafkaCluster(base / "kafka", fast_start=False, log_level="WARN")
+            bootstrap = stack.enter_context(broker).bootstrap
         yield registry.url, bootstrap
 
 

@@ -1,121 +1,194 @@
-"""Benchmark: `platformctl topics apply` of 1,000 new topics vs raw confluent_kafka calls, in one run.
+"""Benchmark: `platformctl topics apply` of N new topics on Apache Kafka vs raw CreateTopics, side by side.
 
-Against the real Tansu broker (a fresh one per measurement, storage in memory), it measures:
-  1. `platformctl topics apply FILE --yes` (a subprocess: startup, file validation, describe, one
-     CreateTopics, metadata poll);
-  2. one raw batched `AdminClient.create_topics` with the same 1,000 topics;
-  3. the same topics created one by one (one request each, waiting for each);
-  4. a no-op re-apply of the same file (describe only; no mutating request).
-Absolute times drift on shared machines; the ratios, measured side by side, are the result.
+For each N (default 1,000 and 10,000) it starts two one-node Apache Kafka 4.2 clusters (the test suite's
+`KafkaCluster`, full JIT, logs on tmpfs like bench/topics_scale.py: a partition's log costs an fsync, which
+on a loaded VM disk would drown what is measured): one empty, one already holding N other topics. On each,
+every run measures, in turn:
+  1. `platformctl -q topics apply FILE --yes --no-overrides` (a fresh process: startup, reading and
+     validating the file, describe, Kafka's dry run (validate_only), the creates in chunks, the metadata
+     wait);
+  2. raw batched CreateTopics from a fresh process (bench/raw_create.py `batched`: as few requests as the
+     controller accepts, nothing else);
+  3. one CreateTopics per topic from a fresh process (bench/raw_create.py `each`);
+  4. the no-op re-apply of the same file (a fresh process), with the mutating requests that reached the
+     broker counted on the wire (the cluster's relay, tests/kafkawire.py): it must be 0.
+Each run creates N topics of its own name (1 partition, 2 configs) and they are deleted afterwards,
+untimed, so every run meets the same cluster. Sides alternate within a run; each figure is the median of
+`--runs` runs, with its spread (min-max). Absolute times drift on a shared machine; the ratios are the
+result, and how they change from 1,000 to 10,000 topics.
 
-Each measurement gets a fresh, empty broker (started with the test suite's `tests.plugins.tansu` code):
-on a shared broker, later measurements would pay for the topics earlier ones created.
-
-    .venv/bin/python bench/topics_apply.py [--topics 1000] [--json]
+    .venv/bin/python bench/topics_apply.py [--topics 1000 --topics 10000] [--runs 3] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, emit_json
-from tests.plugins.tansu import Tansu, free_port
+from tests.plugins.kafka import KafkaCluster
 
 QUIET = logging.getLogger("bench.librdkafka")
 QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
-CONFIG = {"retention.ms": "86400000", "cleanup.policy": "delete"}
+HERE = Path(__file__).resolve().parent
+BATCH = 1000  # topics per admin request when the bench itself prefills or cleans up
+SIDES = ("apply", "batched", "each")
 
 
-def topic_file(path: Path, names: list[str]) -> None:
+def topic_file(path: Path, names: list[str]) -> Path:
     lines = ["topics:"]
     for name in names:
-        lines.append(f"  - name: {name}")
-        lines.append("    partitions: 1")
-        lines.append("    replication-factor: 1")
-        lines.append("    config: {retention.ms: 86400000, cleanup.policy: delete}")
+        lines += [f"  - name: {name}", "    partitions: 1", "    replication-factor: 1",
+                  "    config: {retention.ms: 86400000, cleanup.policy: delete}"]  # fmt: skip
     path.write_text("\n".join(lines) + "\n")
+    return path
 
 
-def timed(fn: Callable[[], None]) -> float:
+def timed(command: list[str], cwd: Path) -> float:
     start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[:5])} failed ({done.returncode}):\n{done.stderr}")
+    return elapsed
+
+
+def create(bootstrap: str, names: list[str]) -> None:
+    client = AdminClient({"bootstrap.servers": bootstrap, "logger": QUIET})
+    for start in range(0, len(names), BATCH):
+        topics = [NewTopic(n, num_partitions=1, replication_factor=1) for n in names[start : start + BATCH]]
+        for future in client.create_topics(topics, operation_timeout=300, request_timeout=300).values():
+            future.result()
+
+
+def delete(bootstrap: str, names: list[str]) -> None:
+    client = AdminClient({"bootstrap.servers": bootstrap, "logger": QUIET})
+    for start in range(0, len(names), BATCH):
+        for future in client.delete_topics(names[start : start + BATCH], operation_timeout=300).values():
+            future.result()
+    deadline = time.monotonic() + 600
+    while set(names) & set(client.list_topics(timeout=60).topics) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+class Sizes:
+    """One N: two clusters (empty, N existing), the samples of each side on each."""
+
+    def __init__(self, count: int, runs: int, base: Path) -> None:
+        self.count, self.runs, self.base = count, runs, base
+        self.samples: dict[tuple[str, str], list[float]] = {}
+        self.noop_mutating: list[int] = []
+        self.platformctl = str(Path(sys.executable).parent / "platformctl")
+
+    def measure(self) -> None:
+        with (
+            KafkaCluster(self.base / "empty", fast_start=False, heap="1g", log_level="WARN") as empty,
+            KafkaCluster(self.base / "full", fast_start=False, heap="1g", log_level="WARN") as full,
+        ):
+            create(full.bootstrap, [f"existing-{i:05d}" for i in range(self.count)])
+            clusters = {"empty": empty, "full": full}
+            for name, cluster in clusters.items():  # untimed warm-up: the broker's JIT and caches
+                warm = [f"warm-{name}-{i:05d}" for i in range(self.count)]
+                self.side("apply", cluster, warm)
+                delete(cluster.bootstrap, warm)
+            for run in range(self.runs):
+                for name, cluster in clusters.items():
+                    for side in SIDES:
+                        names = [f"{side}-{run}-{i:05d}" for i in range(self.count)]
+                        self.samples.setdefault((name, side), []).append(self.side(side, cluster, names))
+                        if side == "apply":
+                            self.noop(name, cluster, names)
+                        delete(cluster.bootstrap, names)
+
+    def noop(self, name: str, cluster: KafkaCluster, names: list[str]) -> None:
+        """The same apply again: timed, and its mutating requests counted where the broker receives them."""
+        path = self.base / f"{names[0]}.yaml"
+        cluster.wire.clear()
+        command = [self.platformctl, "-q", "topics", "apply", str(path), "--yes", "--no-overrides",
+                   "--bootstrap-server", cluster.bootstrap]  # fmt: skip
+        self.samples.setdefault((name, "noop"), []).append(timed(command, self.base))
+        self.noop_mutating.append(len(cluster.wire.mutating))
+
+    def side(self, side: str, cluster: KafkaCluster, names: list[str]) -> float:
+        if side == "apply":
+            path = topic_file(self.base / f"{names[0]}.yaml", names)
+            return timed([self.platformctl, "-q", "topics", "apply", str(path), "--yes", "--no-overrides",
+                          "--bootstrap-server", cluster.bootstrap], self.base)  # fmt: skip
+        names_file = self.base / f"{names[0]}.names"
+        names_file.write_text("\n".join(names))
+        raw = [sys.executable, str(HERE / "raw_create.py"), cluster.bootstrap, str(names_file), side]
+        return timed(raw, self.base)
+
+    def median(self, cluster: str, side: str) -> float:
+        return statistics.median(self.samples[(cluster, side)])
+
+    def spread(self, cluster: str, side: str) -> tuple[float, float]:
+        values = self.samples[(cluster, side)]
+        return (min(values), max(values))
+
+    def rows(self) -> list[Row]:
+        n = f"{self.count:,}"
+        rows = []
+        for cluster, where in (("empty", "empty cluster"), ("full", f"{n} already there")):
+            for side, what in (("batched", "raw batched CreateTopics"), ("each", "one CreateTopics per topic")):
+                rows.append(
+                    Row(
+                        f"apply {n} new topics, {where}, vs {what}",
+                        self.median(cluster, "apply"),
+                        self.median(cluster, side),
+                        "s",
+                        self.spread(cluster, "apply"),
+                        self.spread(cluster, side),
+                    )
+                )
+        mutating = max(self.noop_mutating)
+        rows.append(
+            Row(
+                f"no-op re-apply of {n} topics ({mutating} mutating requests on the wire) vs the first apply",
+                self.median("full", "noop"),
+                self.median("full", "apply"),
+                "s",
+                self.spread("full", "noop"),
+                self.spread("full", "apply"),
+            )
+        )
+        return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--topics", type=int, default=1000)
+    parser.add_argument("--topics", type=int, action="append", help="N (repeatable; default 1,000 and 10,000)")
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print one JSON object for bench/run")
     options = parser.parse_args()
-    count = options.topics
-    names = [f"bench-topic-{i:05d}" for i in range(count)]
-    platformctl = Path(sys.executable).parent / "platformctl"
-    broker = Tansu(free_port())
-
-    def new_topics() -> list[NewTopic]:
-        return [NewTopic(n, num_partitions=1, replication_factor=1, config=CONFIG) for n in names]
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "topics.yaml"
-        topic_file(path, names)
-        apply = [str(platformctl), "-q", "topics", "apply", str(path), "--yes", "--no-overrides", "--bootstrap-server"]
-
-        def run_apply() -> None:
-            subprocess.run([*apply, broker.bootstrap], check=True, stdout=subprocess.DEVNULL)
-
-        results: dict[str, float] = {}
-        try:
-            broker.start()
-            results["platformctl topics apply"] = timed(run_apply)
-            results["no-op re-apply"] = timed(run_apply)
-
-            broker.restart()
-            client = AdminClient({"bootstrap.servers": broker.bootstrap, "logger": QUIET})
-
-            def raw_batched() -> None:
-                for future in client.create_topics(new_topics(), operation_timeout=30).values():
-                    future.result()
-
-            results["raw batched"] = timed(raw_batched)
-
-            broker.restart()
-            client = AdminClient({"bootstrap.servers": broker.bootstrap, "logger": QUIET})
-
-            def one_by_one() -> None:
-                for topic in new_topics():
-                    for future in client.create_topics([topic], operation_timeout=30).values():
-                        future.result()
-
-            results["one by one"] = timed(one_by_one)
-        finally:
-            broker.stop()
-
-    apply_s = results["platformctl topics apply"]
+    counts = options.topics or [1000, 10000]
+    rows: list[Row] = []
+    shm = Path("/dev/shm")
+    mutating = 0
+    for count in counts:
+        with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
+            sizes = Sizes(count, options.runs, Path(tmp))
+            sizes.measure()
+            rows += sizes.rows()
+            mutating = max(mutating, *sizes.noop_mutating)
     if options.json:
-        rows = [
-            Row(f"apply {count:,} new topics vs raw batched create_topics", apply_s, results["raw batched"], "s"),
-            Row(f"apply {count:,} new topics vs one create_topics per topic", apply_s, results["one by one"], "s"),
-            Row("no-op re-apply vs the first apply", results["no-op re-apply"], apply_s, "s"),
-        ]
-        emit_json("topics_apply", rows, topics=count)
-        return
-    print(f"{count} topics against Tansu at 127.0.0.1 (one run, side by side)")
-    for label, seconds in results.items():
-        print(f"  {label:28s} {seconds:8.3f} s")
-    print(f"  ratio apply / raw batched:    {apply_s / results['raw batched']:.2f}x")
-    print(f"  ratio one-by-one / apply:     {results['one by one'] / apply_s:.2f}x")
-    print(f"  ratio no-op re-apply / apply: {results['no-op re-apply'] / apply_s:.2f}x")
+        emit_json("topics_apply", rows, topics=counts, runs=options.runs)
+    else:
+        print(f"topics apply on Apache Kafka, median of {options.runs} runs (min-max)")
+        for row in rows:
+            print(f"  {row.measurement}: {row.ours:.2f} s vs {row.baseline:.2f} s = {row.ratio:.2f}x")
+    if mutating:
+        sys.exit(f"a no-op re-apply sent {mutating} mutating request(s)")
 
 
 if __name__ == "__main__":

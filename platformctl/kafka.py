@@ -135,7 +135,7 @@ def _logger() -> logging.Logger:
 class Admin:
     """Batched admin operations against one Kafka cluster.
 
-    `client` is for tests only: an object with AdminClient's methods (see tests/fake_admin.py).
+    `client` is for tests only: an object with AdminClient's methods (a stand-in for faults).
     """
 
     def __init__(self, bootstrap_server: str, *, timeout: float = 10.0, client: Any = None) -> None:

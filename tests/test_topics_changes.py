@@ -1,6 +1,6 @@
 """Plan and apply against Apache Kafka 4.2: partition increases, refusals, config sources, prune.
 
-These once ran against a fake AdminClient because the Tansu broker could not do them (no CreatePartitions,
+These once ran against a fake AdminClient because the broker the tests used could not do them (no CreatePartitions,
 no broker-side validation, every config reported as a default). Apache Kafka does all of it, so every
 refusal here is Kafka's own, and where platformctl refuses something before sending it, the test also
 asks Kafka (a `validate_only` request, which changes nothing) to show it is what Kafka would refuse.
