@@ -1,10 +1,11 @@
 """Files with schemas and no `--schema-registry`: the plan reaches the platform's registry through an
 in-process forward to its `schema-registry` Service.
 
-Faked: the Kubernetes side, as in test_reach.py (the fake API server holds the platform's Services from a
-real `up --no-wait`; `Upstreams` connects the forward's streams to local servers). Real: the Schema
-Registry behind it. The platform's registry (Confluent's) serves its API at the root, Apicurio under
-/apis/ccompat/v7, so the Service is routed to a small HTTP relay that adds the prefix (`_PrefixRelay`).
+Real: the Kubernetes side, as in test_reach.py (the real control plane holds the platform's Services from a
+real `up`; the forward is a real `pods/portforward` through the API server and kwok, which connects the
+registry pod's port 8081 to a local server), and the Schema Registry behind it. The platform's registry
+(Confluent's) serves its API at the root, Apicurio under /apis/ccompat/v7, so the pod's port is routed to a
+small HTTP relay that adds the prefix (`_PrefixRelay`).
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunCli
-from tests.plugins.fake_kube import FakeKube
-from tests.plugins.fake_portforward import Upstreams
 from tests.plugins.kafka import KafkaCluster
+from tests.plugins.kube_real import RealCluster
 from tests.plugins.schema_registry import SchemaRegistryServer
 
-pytestmark = [pytest.mark.fake_k8s, pytest.mark.schema_registry_real, pytest.mark.kafka_real]
+pytestmark = [pytest.mark.kube_real, pytest.mark.schema_registry_real, pytest.mark.kafka_real]
 
 
 class _PrefixRelay(ThreadingHTTPServer):
@@ -75,17 +75,14 @@ def relay(schema_registry: SchemaRegistryServer) -> Iterator[_PrefixRelay]:
 
 def test_plan_reaches_the_platforms_registry_through_a_forward(
     run_cli: RunCli,
-    fake_kube: FakeKube,
-    kubeconfig: Path,
-    upstreams: Upstreams,
+    real_cluster: RealCluster,
     relay: _PrefixRelay,
     kafka: KafkaCluster,
     sr_topic: str,
     tmp_path: Path,
 ) -> None:
-    fake_kube.auto_ready = True
-    assert run_cli("--context", "minikube", "up", "--no-wait").exit_code == 0
-    upstreams.routes["schema-registry"] = relay.server_address[1]
+    assert run_cli(*real_cluster.args, "up", "--timeout", "120").exit_code == 0
+    real_cluster.route(8081, relay.server_address[1])
     (tmp_path / "v.avsc").write_text(
         json.dumps({"type": "record", "name": "V", "fields": [{"name": "a", "type": "int"}]})
     )
@@ -93,10 +90,11 @@ def test_plan_reaches_the_platforms_registry_through_a_forward(
     conf.write_text(f"topic: {{name: {sr_topic}, partitions: 1, replication-factor: 1, value-schema: v.avsc}}\n")
 
     result = run_cli(
-        "--context", "minikube", "topics", "plan", str(conf), "--no-overrides",
+        *real_cluster.args, "topics", "plan", str(conf), "--no-overrides",
         env={"PLATFORMCTL_BOOTSTRAP_SERVER": kafka.bootstrap},
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert f"{sr_topic}-value (value of {sr_topic}, {conf.parent}/v.avsc): register (new subject)" in result.stdout
-    assert "schema-registry" in upstreams.services_opened()
+    forwards = {e.name for e in real_cluster.requests() if e.uri.endswith("/portforward?ports=8081")}
+    assert {name.rsplit("-", 2)[0] for name in forwards if name} == {"schema-registry"}
     assert any(p.startswith(f"GET /subjects/{sr_topic}-value/versions/latest") for p in relay.paths)

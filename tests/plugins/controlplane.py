@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,35 @@ class ControlPlane(ControlPlaneApi):
             self.etcd.stop()
         if self.network is not None:
             self.network.close()
+
+    def _apiserver(self) -> Process:
+        return next(p for p in self.processes if p.name == "kube-apiserver")
+
+    @contextlib.contextmanager
+    def apiserver_frozen(self) -> Iterator[None]:
+        """The API server stopped (SIGSTOP) inside the block: connections open, nothing answers; SIGCONT after."""
+        process = self._apiserver()
+        assert process.popen is not None
+        os.kill(process.popen.pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(process.popen.pid, signal.SIGCONT)
+            self._wait("the API server to answer again", lambda: self._ready("/readyz"), process)
+
+    def kill_apiserver(self) -> None:
+        """The API server dies (SIGKILL): every connection to it is refused until `restart_apiserver`."""
+        process = self._apiserver()
+        assert process.popen is not None
+        os.kill(process.popen.pid, signal.SIGKILL)
+        process.popen.wait()
+        process.popen = None
+
+    def restart_apiserver(self) -> None:
+        """Start it again on the same port, certificates and etcd; back when ready (the others reconnect)."""
+        process = self._apiserver()
+        process.start()
+        self._wait("the API server to be ready again", lambda: self._ready("/readyz"), process)
 
     def memory_mib(self) -> dict[str, float]:
         """Resident memory of each process now (MiB)."""
