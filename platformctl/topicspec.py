@@ -66,8 +66,10 @@ def _k(name: str, type_: ConfigType, **kwargs: object) -> tuple[str, ConfigKey]:
     return name, ConfigKey(name, type_, **kwargs)  # type: ignore[arg-type]
 
 
-# Apache Kafka 4.x topic-level configs (storage/.../LogConfig.java; ranges from its ConfigDef).
-# Removed in 4.0 and so unknown here: message.format.version, message.timestamp.difference.max.ms.
+# Apache Kafka 4.x topic-level configs (storage/.../LogConfig.java; ranges from its ConfigDef), checked
+# against Apache Kafka 4.2 itself by tests/test_topics_changes.py (names, bounds, choices). Removed in 4.0
+# and so unknown here (a 4.x broker refuses them): message.format.version,
+# message.timestamp.difference.max.ms, message.downconversion.enable.
 KAFKA_TOPIC_CONFIGS: dict[str, ConfigKey] = dict(
     [
         _k("cleanup.policy", "list", choices=("compact", "delete"), doc="delete, compact, or both"),
@@ -90,8 +92,6 @@ KAFKA_TOPIC_CONFIGS: dict[str, ConfigKey] = dict(
         _k("local.retention.ms", "long", minimum=-2),
         _k("max.compaction.lag.ms", "long", minimum=1, compaction_only=True),
         _k("max.message.bytes", "int", minimum=0),
-        # Deprecated no-op since 4.0 but still accepted by the broker.
-        _k("message.downconversion.enable", "boolean"),
         _k("message.timestamp.after.max.ms", "long", minimum=0),
         _k("message.timestamp.before.max.ms", "long", minimum=0),
         _k("message.timestamp.type", "string", choices=("CreateTime", "LogAppendTime")),
