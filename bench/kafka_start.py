@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.plugins import kafka as plugin
+from tests import kafkacluster as plugin
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, emit_json, median_time
 from platformctl import etcd, overrides
 from tests.plugins.etcd import EtcdServer
-from tests.plugins.kafka import KafkaCluster
+from tests.kafkacluster import KafkaCluster
 
 
 @contextlib.contextmanager

@@ -31,7 +31,7 @@ from platformctl import schemaplan, schemaregistry, topicfile
 from platformctl.schemaregistry import Registry
 from tests.components import ALL
 from tests.plugins.etcd import free_port
-from tests.plugins.kafka import KafkaCluster
+from tests.kafkacluster import KafkaCluster
 from tests.plugins.schema_registry import SchemaRegistryServer
 
 

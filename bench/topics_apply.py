@@ -35,7 +35,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, emit_json
-from tests.plugins.kafka import KafkaCluster
+from tests.kafkacluster import KafkaCluster
 
 QUIET = logging.getLogger("bench.librdkafka")
 QUIET.addHandler(logging.NullHandler())
