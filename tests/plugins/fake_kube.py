@@ -1,7 +1,9 @@
 """A fake Kubernetes API server: a real HTTP server on 127.0.0.1 that the official client talks to.
 
-platformctl reaches it through a generated kubeconfig, exactly as it reaches a real cluster, so the
-client's serialisation, auth header, query strings and error handling are all exercised.
+Only for what the real control plane (tests/plugins/kube_real.py) cannot be: a PodSecurityPolicy-era
+server (`version` below 1.25), since no such API server is built here. platformctl reaches it through a
+generated kubeconfig, exactly as it reaches a real cluster, so the client's serialisation, auth header,
+query strings and error handling are all exercised.
 
 What it models:
 - `/version`; GET, LIST (label selectors: `k=v`, `k==v`, `k!=v`, `k`, `!k`), DELETE of the kinds
@@ -20,16 +22,12 @@ What it models:
   ValidatingAdmissionPolicy `matchPolicy`/selectors, and CPU quantities in canonical form;
 - DELETE: a Namespace goes `Terminating` for `namespace_lingers` reads, then disappears with every
   object in it; objects owned (ownerReferences) by a deleted object go with it;
-- pod logs (`/log`, from `logs`), 401 without the expected bearer token, 403 for `forbid`den
-  (verb, resource) pairs, `hang` (a path prefix that never answers, for client timeouts), `Warning`
-  headers on applies (`warnings`), and a recorded list of every request (`requests`, `writes`).
+- 401 without the expected bearer token, and a recorded list of every request (`requests`, `writes`).
 
-What it does NOT model: admission of any kind (Pod Security, PodSecurityPolicy and
-ValidatingAdmissionPolicy objects are stored, never enforced; no PSA warnings unless a test sets
-them), validation against OpenAPI schemas, defaulting beyond the fields above, controllers (no
-ReplicaSets, pods or events appear unless a test seeds them or `auto_ready` marks workloads ready),
-watch, discovery (`/api`, `/apis`), strategic-merge/JSON patches, PUT/POST, subresources other than
-`/log`, field selectors, pagination, resourceVersion preconditions, TLS.
+What it does NOT model: admission of any kind (PodSecurityPolicy objects are stored, never enforced),
+validation against OpenAPI schemas, defaulting beyond the fields above, controllers (no ReplicaSets, pods
+or events appear, workloads never become ready), watch, discovery (`/api`, `/apis`), strategic-merge/JSON
+patches, PUT/POST, subresources, field selectors, pagination, resourceVersion preconditions, RBAC, TLS.
 """
 
 from __future__ import annotations
@@ -371,18 +369,11 @@ class FakeKube:
         self.token = token
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.requests: list[Request] = []
-        self.timeline: list[str] = []
-        self.logs: dict[tuple[str, str], str] = {}
-        self.forbid: set[tuple[str, str]] = set()  # (verb, plural)
-        self.hang: set[str] = set()  # path prefixes that never answer
-        self.warnings: dict[str, list[str]] = {}  # kind -> Warning texts sent on apply
-        self.auto_ready = False
         self.namespace_lingers = 1
         self._lingering: dict[str, int] = {}
         self._rv = 100
         self._ip = 10
         self.lock = threading.RLock()
-        self.release = threading.Event()
         self.server: ThreadingHTTPServer | None = None
 
     # --- setup helpers for tests ----------------------------------------------------------------
@@ -428,32 +419,6 @@ class FakeKube:
         resource = self.by_kind(kind)
         return self.objects.get((resource.plural, namespace or "" if resource.namespaced else "", name))
 
-    def edit(self, kind: str, namespace: str | None, name: str, manager: str, path: list[str], value: Any) -> None:
-        """Change one field as another field manager (`kubectl edit`, an operator), taking ownership."""
-        with self.lock:
-            obj = self.get(kind, namespace, name)
-            assert obj is not None
-            target = obj
-            for key in path[:-1]:
-                target = target.setdefault(key, {})
-            target[path[-1]] = value
-            owned: dict[str, Any] = {}
-            cursor = owned
-            for key in path[:-1]:
-                cursor = cursor.setdefault(f"f:{key}", {})
-            cursor[f"f:{path[-1]}"] = {}
-            obj["metadata"].setdefault("managedFields", []).append(
-                {
-                    "manager": manager,
-                    "operation": "Update",
-                    "apiVersion": obj["apiVersion"],
-                    "fieldsType": "FieldsV1",
-                    "fieldsV1": owned,
-                    "time": "2026-01-01T00:00:00Z",
-                }
-            )
-            obj["metadata"]["resourceVersion"] = self._next_rv()
-
     @property
     def writes(self) -> list[Request]:
         return [r for r in self.requests if r.is_write]
@@ -483,10 +448,6 @@ class FakeKube:
     ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(raw_path)
         path, query = parts.path, dict(parse_qsl(parts.query))
-        if path == "/_fake/mark":
-            with self.lock:
-                self.timeline.append(query.get("what", ""))
-            return 200, {}, b"{}"
         content_type = headers.get("content-type")
         parsed: Any = None
         if body:
@@ -496,11 +457,6 @@ class FakeKube:
                 parsed = body.decode(errors="replace")
         with self.lock:
             self.requests.append(Request(method, path, query, parsed, content_type))
-            self.timeline.append(f"{method} {path}")
-        for prefix in self.hang:
-            if path.startswith(prefix):
-                self.release.wait(30)
-                return 504, {}, b""
         if headers.get("authorization") != f"Bearer {self.token}":
             return self._json(401, status_body(401, "Unauthorized", "Unauthorized"))
         try:
@@ -536,23 +492,10 @@ class FakeKube:
         if resource is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         name = rest[1] if len(rest) > 1 else None
-        sub = rest[2] if len(rest) > 2 else None
-        verb = {"GET": "get" if name else "list", "PATCH": "patch", "DELETE": "delete"}.get(method, method.lower())
-        if (verb, resource.plural) in self.forbid:
-            where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
-            group = resource.api_version.split("/")[0] if "/" in resource.api_version else ""
-            what = f'{resource.plural}{"." + group if group else ""} "{name}"' if name else resource.plural
-            raise ApiError(
-                403,
-                "Forbidden",
-                f'{what} is forbidden: User "dev" cannot {verb} resource "{resource.plural}" '
-                f'in API group "{group}"{where}',
-            )
+        if len(rest) > 2:  # subresources are not modelled
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if method == "GET" and name is None:
             return self._json(200, self._list(resource, namespace, query.get("labelSelector", "")))
-        if method == "GET" and sub == "log":
-            text = self.logs.get((namespace, name or ""), "")
-            return 200, {"Content-Type": "text/plain"}, text.encode()
         if method == "GET":
             return self._json(200, self._get(resource, namespace, name or ""))
         if method == "PATCH" and name:
@@ -561,11 +504,7 @@ class FakeKube:
                     415, "UnsupportedMediaType", f"the fake only supports server-side apply, not {content_type}"
                 )
             code, obj = self._apply(resource, namespace, name, body, query)
-            warnings = self.warnings.get(resource.kind, [])
-            # RFC 7234 warn-text is a quoted-string: inner quotes are escaped, as the real server does.
-            quoted = [w.replace("\\", "\\\\").replace('"', '\\"') for w in warnings]
-            extra = {"Warning": ", ".join(f'299 - "{w}"' for w in quoted)} if warnings else None
-            return self._json(code, obj, extra)
+            return self._json(code, obj)
         if method == "DELETE" and name:
             return self._json(200, self._delete(resource, namespace, name))
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported by the fake")
@@ -666,7 +605,6 @@ class FakeKube:
             obj["metadata"]["resourceVersion"] = str(self._rv + 1)
             if not dry_run:
                 self._next_rv()
-                self._mark_ready(obj)
                 self.objects[key] = obj
             return 201, obj
         # Conflicts: a field this apply sets with a different value, owned by another manager.
@@ -721,28 +659,12 @@ class FakeKube:
         new["metadata"]["resourceVersion"] = str(self._rv + 1)
         if not dry_run:
             self._next_rv()
-            self._mark_ready(new)
             self.objects[key] = new
         return 200, new
 
     def _get_or_none(self, resource: Resource, namespace: str, name: str) -> dict[str, Any] | None:
         key = (resource.plural, namespace, name)
         return self.objects.get(key) if key in self.objects and self._visible(key) else None
-
-    def _mark_ready(self, obj: dict[str, Any]) -> None:
-        """With `auto_ready`, play the workload controllers: every replica ready at once."""
-        if not self.auto_ready or obj.get("kind") not in ("Deployment", "StatefulSet"):
-            return
-        replicas = obj["spec"].get("replicas", 1)
-        obj["status"] = {
-            "observedGeneration": obj["metadata"].get("generation", 1),
-            "replicas": replicas,
-            "readyReplicas": replicas,
-            "availableReplicas": replicas,
-            "updatedReplicas": replicas,
-            "currentRevision": "r1",
-            "updateRevision": "r1",
-        }
 
     def _delete(self, resource: Resource, namespace: str, name: str) -> dict[str, Any]:
         key = (resource.plural, namespace if resource.namespaced else "", name)
@@ -797,7 +719,6 @@ def fake_kube() -> Iterator[FakeKube]:
     try:
         yield fake
     finally:
-        fake.release.set()
         server.shutdown()
         server.server_close()
         thread.join(5)

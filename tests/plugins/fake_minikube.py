@@ -10,9 +10,8 @@ platformctl ran. Answers follow minikube's source:
   of `config.Profile` (Name, Status, Config{Driver, Memory, CPUs, KubernetesConfig{KubernetesVersion,
   ContainerRuntime}, Nodes});
 - `start` records the profile as running and, like minikube, writes a kube context named after the
-  profile into $KUBECONFIG, pointing at the API server the test configured: the fake one (`api_server`,
-  `token`), or the real control plane (`cluster`, `user`: its CA and a client certificate, what minikube
-  itself writes); `stop`, `delete`;
+  profile into $KUBECONFIG, pointing at the API server the test configured (`cluster`, `user`: the real
+  control plane's address and CA and a client certificate, what minikube itself writes); `stop`, `delete`;
 - `image ls --format json` ([{"id", "repoDigests", "repoTags", "size"}] with fully qualified names),
   `image load`, `cache list` (one image per line, as given to `cache add`), `cache add` (also loads into
   every running node), `docker-env --shell none` (KEY=VALUE lines; exit 14 on a non-Docker runtime).
@@ -37,7 +36,7 @@ from typing import Any
 import pytest
 
 SCRIPT = r"""#!{python}
-import fcntl, hashlib, json, os, sys, time, urllib.parse, urllib.request
+import fcntl, hashlib, json, os, sys, time
 from pathlib import Path
 import yaml
 
@@ -56,13 +55,6 @@ if "-p" in argv:
     profile = argv[argv.index("-p") + 1]
 flags = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
 words = [a for i, a in enumerate(argv) if not a.startswith("-") and (i == 0 or argv[i - 1] not in ("-p", "-o"))]
-if state.get("api_server"):
-    # One timeline with the fake API server's requests, so tests can assert the order of steps.
-    what = urllib.parse.quote("minikube " + " ".join(words[:2] if words[:1] == ["profile"] else words[:1]))
-    try:
-        urllib.request.urlopen(state["api_server"] + "/_fake/mark?what=" + what, timeout=5).read()
-    except OSError:
-        pass
 profiles = state.setdefault("profiles", {})
 node = state.setdefault("node", {})
 cache = state.setdefault("cache", [])
@@ -93,8 +85,10 @@ def kubeconfig(add):
     for section in ("clusters", "users", "contexts"):
         config[section] = [e for e in config.get(section) or [] if e["name"] != profile]
     if add:
-        cluster = state.get("cluster") or {"server": state["api_server"]}
-        user = state.get("user") or {"token": state["token"]}
+        # What a test configured (the real control plane's address, CA and a client certificate), else
+        # where minikube's own cluster would be: a context nothing answers on.
+        cluster = state.get("cluster") or {"server": "https://192.168.49.2:8443"}
+        user = state.get("user") or {"token": "minikube"}
         config["clusters"].append({"name": profile, "cluster": cluster})
         config["users"].append({"name": profile, "user": user})
         config["contexts"].append({"name": profile, "context": {"cluster": profile, "user": profile,
