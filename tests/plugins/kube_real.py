@@ -36,19 +36,27 @@ What it does NOT model: containers (nothing runs: no probes, no exit codes but t
 `exec`; a port-forward reaches the routed server whichever pod it was for), kube-proxy and DNS (Service
 IPs lead nowhere), volume mounts, resource usage, node pressure; kwok sets every pod Ready at once.
 
+Faults, for real: `ControlPlane.apiserver_frozen()` (SIGSTOP inside a `with`), `kill_apiserver()` and
+`restart_apiserver()` (same port, certificates and etcd; the other processes reconnect).
+
 Fixtures:
-- `control_plane` (session): the running `ControlPlane` (`.api(...)` is an admin JSON request helper);
+- `control_plane` (session): the running `ControlPlane`: `.api(...)`/`.request(...)` send admin requests,
+  `.user(name, admin=False)` issues a client certificate RBAC alone decides for, `.token(ns, sa)` a
+  ServiceAccount token, `.write_kubeconfig(path, {context: certificate or token})`, `.wait_until(...)`
+  polls for what controllers do later (tests/plugins/controlplane_api.py);
 - `real_cluster` (function): `$KUBECONFIG` with the context `lab` for a cluster-admin user of the test's
-  own, a fresh namespace name (`.namespace`) and environment (`.env`; `.args` = `--context lab --namespace NS
-  --env ENV`); port-forwards to container port 2379 reach the session etcd (`.etcd`). The API
-  server's audit log records every request that user sends: `.requests()` and `.writes()` are what the
-  commands under test sent, as `fake_kube.requests` was for the fake. After the test, its namespace and
-  anything labelled with that instance are deleted without waiting, and the pod network's routes cleared.
+  own, a fresh namespace name (`.namespace`) and environment (`.env`); `.args` = `--context lab --namespace
+  NS --env ENV`, `.scope` the same without the context (minikube mode: `.minikube_writes_contexts_here()`
+  points the fake minikube's `start` at this control plane). Port-forwards to container port 2379 reach the
+  session etcd (`.etcd`); `.route(port, local_port)` points any other. The API server's audit log records
+  every request that user sends: `.requests()` and `.writes()` are what the commands under test sent.
+  After the test, its namespace and anything labelled with that instance are deleted without waiting, and
+  the pod network's routes and the container logs cleared.
 A test using either must be marked `kube_real` (collection fails otherwise, and for the reverse; the
 same holds for `fake_k8s` and the fake API server's fixtures).
 
-Start time and memory are printed in the terminal summary (`-rA` not needed) and kept in
-`ControlPlane.startup`; every process's log stays in `ControlPlane.directory` and is named on failure.
+After the summary the suite prints how long the control plane took to start and its memory at the start
+and the end of the session; every process's log stays in `ControlPlane.directory`, named on failure.
 """
 
 from __future__ import annotations
