@@ -1,7 +1,10 @@
 """The relay: real TCP clients on 127.0.0.1, a fake stream at the `kubernetes.stream.portforward` boundary.
 
 Every upstream here is a `FakePod` echo server behind a socket pair (tests/plugins/fake_portforward.py);
-the listener, the clients and the bytes are real.
+the listener, the clients and the bytes are real. Why a fake stream: these tests choose what the remote end
+does (closes, half-closes, reports on the error channel, is replaced mid-session), which a real
+port-forward cannot be made to do on demand: through the real API server and kwok the official client
+does not even pass a stream's end on. The real path end to end: tests/test_forward_real.py.
 """
 
 from __future__ import annotations
