@@ -28,7 +28,7 @@ from platformctl.render import MANAGER  # the field manager of every apply, and 
 # Fields of the object that are not configuration: never compared.
 _IGNORED_TOP = {"apiVersion", "kind", "status"}
 
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$")
+_QUANTITY = re.compile(r"([+-]?[0-9.]+)(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?")
 _SUFFIX = {
     None: Decimal(1),
     "m": Decimal("0.001"),
@@ -49,7 +49,7 @@ _SUFFIX = {
 
 def quantity(text: str) -> Decimal | None:
     """The value of a Kubernetes quantity (`500m`, `1Gi`), or None when `text` is not one."""
-    match = _QUANTITY.match(text)
+    match = _QUANTITY.fullmatch(text)
     if not match:
         return None
     try:

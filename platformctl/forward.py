@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import socket
 import threading
 import time
@@ -377,7 +378,8 @@ def targets(settings: Settings, specs: Sequence[str], port: int | None = None) -
     wanted: list[tuple[str, int | None, str]] = []  # name, local port, what to blame
     for spec in specs:
         name, colon, text = spec.partition(":")
-        if colon and not text.isdigit():
+        # ASCII digits, and few of them: isdigit() is true for "²", which int() refuses.
+        if colon and not re.fullmatch(r"[0-9]{1,9}", text):
             raise InputError(f"{spec!r}: the local port after ':' must be a number", field="TARGET")
         wanted.append((name, int(text) if colon else None, "TARGET"))
     if port is not None:

@@ -308,6 +308,8 @@ class Admin:
             futures = call()
         except KafkaException as e:
             raise self._unreachable(e) from e
+        except ValueError as e:  # librdkafka refused to build the request (topicspec's limits prevent it)
+            raise PlatformError(f"the Kafka client refused {verb} topics: {e}; nothing was sent") from e
         failures: dict[str, str] = {}
         for key, future in futures.items():
             name = key.name if isinstance(key, ConfigResource) else str(key)

@@ -52,14 +52,16 @@ class KubeVersion:
         return f"v{self.major}.{self.minor}"
 
 
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.\d+)?(?:[-+].*)?$")
+# fullmatch, ASCII digits and few of them: `$` passes a trailing newline, `\d` other scripts' digits, and
+# int() refuses more than 4,300. A server's gitVersion may carry a suffix (`v1.36.2+k3s1`).
+_VERSION = re.compile(r"v?([0-9]{1,4})\.([0-9]{1,4})(?:\.[0-9]{1,6})?(?:[-+][0-9A-Za-z.+-]{0,100})?")
 # The oldest release whose API schemas the render is checked against (kubernetes-validate ships 1.22 and
 # newer): claiming support for anything older would be a guess. Every minor from here is tested.
 OLDEST = KubeVersion(1, 22)
 
 
 def parse_version(text: str, *, origin: str = "--kubernetes-version") -> KubeVersion:
-    match = _VERSION.match(text.strip())
+    match = _VERSION.fullmatch(text)
     if not match:
         raise InputError(f"not a Kubernetes version: {text!r} (expected X.Y such as 1.35)", field=origin)
     version = KubeVersion(int(match.group(1)), int(match.group(2)))

@@ -12,37 +12,44 @@ pin is an ImagePullBackOff for every user, and `latest` would make two laptops r
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_ENV_NAME = re.compile(r"^[a-z0-9]([a-z0-9_.-]*[a-z0-9])?$")
-_K8S_VERSION = re.compile(r"^v?1\.(\d+)\.(\d+)$")
-_QUANTITY = re.compile(r"^\d+(\.\d+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
+from platformctl.topicspec import cluster_id_problem
+
+# Every pattern is applied with fullmatch: `re.match` with `$` also accepts a trailing newline, so
+# `--env $'stage\n'` would pass as an environment of its own (another lock, other etcd keys). Digits are
+# [0-9]: `\d` matches the digits of every script.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_ENV_NAME = re.compile(r"[a-z0-9]([a-z0-9_.-]*[a-z0-9])?")
+_K8S_VERSION = re.compile(r"v?1\.([0-9]{1,4})\.([0-9]{1,4})")
+_QUANTITY = re.compile(r"[0-9]{1,15}(\.[0-9]{1,15})?(m|k|Ki|M|Mi|G|Gi|T|Ti)?")
 _IMAGE = re.compile(
-    r"^(?P<repo>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*)"
-    r"(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(@(?P<digest>sha256:[a-f0-9]{64}))?$"
+    r"(?P<repo>[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._/-][a-z0-9]+)*)*)"
+    r"(:(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(@(?P<digest>sha256:[a-f0-9]{64}))?"
 )
-_CLUSTER_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
 
 
 def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
         raise ValueError("must be a DNS label: lowercase letters, digits and '-', at most 63 characters")
     return value
 
 
 def _env_name(value: str) -> str:
-    if len(value) > 63 or not _ENV_NAME.match(value):
+    if len(value) > 63 or not _ENV_NAME.fullmatch(value):
         raise ValueError("must be lowercase letters, digits, '-', '_' or '.', at most 63 characters")
     return value
 
 
 def _kubernetes_version(value: str) -> str:
-    match = _K8S_VERSION.match(value)
+    match = _K8S_VERSION.fullmatch(value)
     if not match:
         # A full version: minikube pins exactly this, and reports it back as vX.Y.Z for the running check.
         raise ValueError("must be a full Kubernetes version such as v1.35.0")
@@ -55,7 +62,8 @@ def split_etcd_endpoint(endpoint: str, *, default_port: int = 2379) -> tuple[str
     Here (not in the etcd adapter) so that `etcd.endpoint` in platformctl.yaml is checked with the file's
     line, by the same rule `--etcd-endpoint` is.
     """
-    text = endpoint.strip()
+    _no_blanks(endpoint, "an etcd endpoint")
+    text = endpoint
     if "://" not in text:
         text = f"http://{text}"
     try:
@@ -68,7 +76,42 @@ def split_etcd_endpoint(endpoint: str, *, default_port: int = 2379) -> tuple[str
     return parts.scheme, parts.hostname, port
 
 
+def _no_blanks(value: str, what: str) -> None:
+    # urlsplit drops tabs and newlines anywhere in a URL (WHATWG), so check before it sees the text.
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"not {what}: {value!r} contains spaces or control characters")
+
+
+def split_bootstrap_servers(value: str) -> list[tuple[str, int]]:
+    """`HOST:PORT[,HOST:PORT...]` -> [(host, port)]; ValueError naming what is wrong.
+
+    Checked before Kafka is contacted, like `--etcd-endpoint`: librdkafka takes any text and retries it
+    until its timeout, so `127.0.0.1:99999` would be a fault after seconds instead of bad input at once.
+    """
+    _no_blanks(value, "a Kafka bootstrap address")
+    found = []
+    for entry in value.split(","):
+        host, colon, port = entry.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            try:
+                ipaddress.IPv6Address(host[1:-1])
+            except ValueError:
+                raise ValueError(f"not a Kafka bootstrap address: {entry!r} ({host} is no IPv6 address)") from None
+        elif not colon or not host or len(host) > 253 or not _HOSTNAME.fullmatch(host):
+            raise ValueError(f"not a Kafka bootstrap address: {entry!r} (expected HOST:PORT, such as 127.0.0.1:9092)")
+        if not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
+            raise ValueError(f"not a Kafka bootstrap address: {entry!r} (the port must be 1-65535)")
+        found.append((host, int(port)))
+    return found
+
+
+def _bootstrap_servers(value: str) -> str:
+    split_bootstrap_servers(value)
+    return value
+
+
 def _registry_url(value: str) -> str:
+    _no_blanks(value, "a Schema Registry URL")
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"must be a Schema Registry URL such as http://127.0.0.1:8081 (got {value!r})")
@@ -81,13 +124,13 @@ def _etcd_endpoint(value: str) -> str:
 
 
 def _quantity(value: str) -> str:
-    if not _QUANTITY.match(value):
+    if not _QUANTITY.fullmatch(value):
         raise ValueError("must be a Kubernetes quantity such as 250m, 1, 512Mi or 2Gi")
     return value
 
 
 def _pinned_image(value: str) -> str:
-    match = _IMAGE.match(value)
+    match = _IMAGE.fullmatch(value)
     if not match:
         raise ValueError("must be an image reference such as apache/kafka:4.2.0")
     if not match.group("tag") and not match.group("digest"):
@@ -98,8 +141,9 @@ def _pinned_image(value: str) -> str:
 
 
 def _cluster_id(value: str) -> str:
-    if not _CLUSTER_ID.match(value):
-        raise ValueError("must be a 22-character base64url Kafka cluster id (kafka-storage.sh random-uuid)")
+    problem = cluster_id_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -157,7 +201,7 @@ class KafkaSettings(_Model):
     heap: str = "-Xms512m -Xmx512m"
     resources: Resources = _resources("250m", "768Mi", "1", "1280Mi")
     fast_data_dev_resources: Resources = _resources("500m", "2Gi", "2", "3Gi")
-    bootstrap_server: str | None = None
+    bootstrap_server: Annotated[str, AfterValidator(_bootstrap_servers)] | None = None
     # Seconds each Kafka admin request (and the metadata poll after it) may take; a dead broker fails
     # after this long, not after librdkafka's default of a minute. At most 300: librdkafka refuses a
     # socket.timeout.ms above 300,000 (kafka.MAX_REQUEST_TIMEOUT).

@@ -400,8 +400,8 @@ def _topics(
     if not entries and not reported and all(key in _TOP_KEYS for key in data):
         error("no topics: expected `topic { ... }` or `topics = [ ... ]`", ())
     cluster_id = data.get("cluster-id")
-    if cluster_id is not None and (not isinstance(cluster_id, str) or not cluster_id):
-        error(f"must be a Kafka cluster id string (got {cluster_id!r})", ("cluster-id",), field="cluster-id")
+    if cluster_id is not None and topicspec.cluster_id_problem(cluster_id):
+        error(str(topicspec.cluster_id_problem(cluster_id)), ("cluster-id",), field="cluster-id")
         cluster_id = None
     specs = []
     for where, label, item in entries:

@@ -208,9 +208,13 @@ def prepare(stack: contextlib.ExitStack, settings: Settings, files: list[Path], 
         )
     expected = None
     if options.cluster_id:
+        problem = topicspec.cluster_id_problem(options.cluster_id)
+        if problem:
+            raise InputError(problem, path="command line", field="--cluster-id")
         expected = (options.cluster_id, "--cluster-id")
     elif "cluster_id" in settings.kafka.model_fields_set:
         expected = (settings.kafka.cluster_id, "kafka.cluster-id in the settings")
+    topics.check_cluster_ids(specs, expected)
     wants_etcd = not options.no_overrides and not settings.etcd.endpoint
     platform = reach.locate(settings) if wants_etcd or not settings.kafka.bootstrap_server else None
     # Opening a forward sends nothing to Kafka; a busy 9092 or a missing Kafka fails before etcd is locked.
@@ -218,6 +222,9 @@ def prepare(stack: contextlib.ExitStack, settings: Settings, files: list[Path], 
     # Environment overrides come before any contact with Kafka: if etcd is expected but unreachable, the
     # run stops here instead of applying the files' production values to this environment.
     env_layers_, managed, run = env_layers(stack, settings, names, options, platform)
+    # Every value is known now: one that contradicts another (an override against the file, --set against
+    # either) is bad input, refused before Kafka is asked anything.
+    topics.check_inputs(specs, _merged(env_layers_, layers), allow_unknown_config=options.allow_unknown_config)
     admin = kafka.Admin(server, timeout=settings.kafka.request_timeout)
     plan, cluster_names = _plan(admin, specs, layers, options, expected, env_layers_, managed)
     # Kafka's own verdict before the plan is shown: what it would refuse is impossible, not half-applied.
@@ -277,9 +284,7 @@ def _plan(
     of every topic on Kafka (which intent records name a topic that was never created)."""
     from platformctl import topics
 
-    layers = {
-        name: [*env_layers_.get(name, []), *cli_layers.get(name, [])] for name in {*env_layers_, *cli_layers}
-    }
+    layers = _merged(env_layers_, cli_layers)
     names = [s.name for s in specs]
     with ui.status(f"reading {len(names)} topic(s) from Kafka at {admin.bootstrap_server}"):
         cluster = admin.describe(names)
@@ -295,6 +300,11 @@ def _plan(
         expected_cluster_id=expected_cluster_id,
     )
     return result, cluster.names
+
+
+def _merged(env_layers_: dict[str, list[Layer]], cli_layers: dict[str, list[Layer]]) -> dict[str, list[Layer]]:
+    """Each topic's layers in precedence order: file < environment overrides < --set."""
+    return {name: [*env_layers_.get(name, []), *cli_layers.get(name, [])] for name in {*env_layers_, *cli_layers}}
 
 
 def raise_if_blocked(result: Plan, *, applying: bool = True) -> None:

@@ -162,15 +162,7 @@ def plan(
     """
     layers = layers or {}
     _check_cluster_id(specs, cluster, expected_cluster_id)
-    errors = check_layers(specs, layers, allow_unknown_config)
-    InputErrors.raise_if_any(errors)
-    tops = [effective(spec, layers.get(spec.name, ())) for spec in specs]
-    for top in tops:
-        flat = {k: v.value for k, v in top.values.items()}
-        for key, message in topicspec.coherence_problems(flat):
-            value = top.values.get(key) or top.values["replication-factor"]
-            errors.append(layer_error(value.source, f"{top.name}.{key}", message))
-    InputErrors.raise_if_any(errors)
+    tops = check_inputs(specs, layers, allow_unknown_config=allow_unknown_config)
 
     collisions = _collision_index(cluster.names) if any(t.name not in cluster.topics for t in tops) else {}
     topic_plans = [
@@ -183,6 +175,41 @@ def plan(
             topic_plans.append(TopicPlan(name, "prune", (), None))
     result = Plan(tuple(topic_plans), cluster.cluster_id)
     return Plan(result.topics, result.cluster_id, digest(result))
+
+
+def check_inputs(
+    specs: Sequence[TopicSpec], layers: Mapping[str, Sequence[Layer]], *, allow_unknown_config: bool = False
+) -> list[EffectiveTopic]:
+    """The effective spec of every topic, if every layer is valid and each topic's values agree with each
+    other (`min.insync.replicas` above a replication factor an override lowered, ...); InputError(s) if not.
+
+    Needs no cluster: `topicrun.prepare` calls it before Kafka is contacted, so bad input is exit 2 at once
+    even when Kafka is far away or gone; `plan` calls it again for callers that plan directly.
+    """
+    errors = check_layers(specs, layers, allow_unknown_config)
+    InputErrors.raise_if_any(errors)
+    tops = [effective(spec, layers.get(spec.name, ())) for spec in specs]
+    for top in tops:
+        flat = {k: v.value for k, v in top.values.items()}
+        for key, message in topicspec.coherence_problems(flat):
+            value = top.values.get(key) or top.values["replication-factor"]
+            errors.append(layer_error(value.source, f"{top.name}.{key}", message))
+    InputErrors.raise_if_any(errors)
+    return tops
+
+
+def check_cluster_ids(specs: Sequence[TopicSpec], expected: tuple[str, str] | None) -> None:
+    """The cluster ids a run is given (a flag or setting, and the files' `cluster-id`) must agree: no
+    cluster has two ids, so a disagreement is bad input, refused before Kafka is contacted."""
+    wanted: list[tuple[str, str]] = [expected] if expected else []
+    wanted += [(s.cluster_id, f"{s.path} (cluster-id)") for s in specs if s.cluster_id]
+    for cluster_id, where in wanted[1:]:
+        if cluster_id != wanted[0][0]:
+            raise InputError(
+                f"{wanted[0][1]} expects Kafka cluster {wanted[0][0]!r}, but {where} expects {cluster_id!r}: "
+                "no cluster has both",
+                hint="give the id of the one cluster these files are meant for",
+            )
 
 
 def _check_cluster_id(

@@ -40,6 +40,12 @@ if TYPE_CHECKING:
     from platformctl.schemaspec import SchemaDecl
 
 TOPIC_FIELDS = ("partitions", "replication-factor")
+# The most a Kafka client can ask for (librdkafka's RD_KAFKAP_PARTITIONS_MAX and RD_KAFKAP_BROKERS_MAX):
+# a larger CreateTopics or CreatePartitions cannot even be built, so a plan with one could never be applied.
+FIELD_MAX = {
+    "partitions": (100_000, "the most partitions a Kafka client can request"),
+    "replication-factor": (10_000, "the most replicas a Kafka client can request"),
+}
 
 # Kafka's int is a Java int; long a Java long. Values outside are rejected by the broker's ConfigDef.
 _INT_MAX = 2**31 - 1
@@ -116,8 +122,11 @@ COMPACTION_ONLY = tuple(sorted(k for k, v in KAFKA_TOPIC_CONFIGS.items() if v.co
 
 _MAX_NAME = 249
 _NAME_CHARS = re.compile(r"[a-zA-Z0-9._-]+")
-_INTEGER = re.compile(r"[+-]?\d+")
-_THROTTLED = re.compile(r"\*|\d+:\d+")
+# ASCII digits only: `\d` also matches other scripts' digits, which int() accepts ("٣" is 3).
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_THROTTLED = re.compile(r"\*|[0-9]+:[0-9]+")
+# A Java long has at most 19 digits; longer text is refused before int() (Python refuses past 4,300).
+_MAX_DIGITS = 19
 
 
 @dataclass(frozen=True)
@@ -178,27 +187,46 @@ def unknown_config_message(key: str) -> str:
 
 
 def _describe(raw: object) -> str:
-    return f"{type(raw).__name__} {raw!r}"
+    text = repr(raw)
+    if len(text) > 60:  # a 5,000-digit number or a pasted file: enough to recognise, not to flood
+        text = f"{text[:40]}... ({len(text)} characters)"
+    return f"{type(raw).__name__} {text}"
+
+
+def _shown(value: int) -> str:
+    """An integer for a message: a 4,000-digit one (HOCON reads those) is described, not printed."""
+    text = str(value)
+    return text if len(text) <= 40 else _describe(value)
+
+
+def parse_integer(text: str) -> int | None:
+    """`text` as an integer if it is one written in ASCII digits (optional sign, at most 19 digits)."""
+    text = text.strip()
+    if not _INTEGER.fullmatch(text) or len(text.lstrip("+-")) > _MAX_DIGITS:
+        return None
+    return int(text)
 
 
 def _integer(key: str, raw: object, lo: float | None, hi: float | None, also: tuple[int, ...] = ()) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int | str):
         raise ValueError(f"must be an integer (got {_describe(raw)})")
     if isinstance(raw, str):
-        if not _INTEGER.fullmatch(raw.strip()):
-            raise ValueError(f"must be an integer (got {_describe(raw)})")
-        raw = int(raw.strip())
+        parsed = parse_integer(raw)
+        if parsed is None:
+            longest = f" of at most {_MAX_DIGITS} digits" if _INTEGER.fullmatch(raw.strip()) else ""
+            raise ValueError(f"must be an integer{longest} (got {_describe(raw)})")
+        raw = parsed
     value = int(raw)
     if value in also:
         return value
     if lo is not None and value < lo:
         allowed = f"at least {_num(lo)}" if hi is None else f"between {_num(lo)} and {_num(hi)}"
         extra = "".join(f" or {a}" for a in also)
-        raise ValueError(f"must be {allowed}{extra} (got {value})")
+        raise ValueError(f"must be {allowed}{extra} (got {_shown(value)})")
     if hi is not None and value > hi:
         allowed = f"at most {_num(hi)}" if lo is None else f"between {_num(lo)} and {_num(hi)}"
         extra = "".join(f" or {a}" for a in also)
-        raise ValueError(f"must be {allowed}{extra} (got {value})")
+        raise ValueError(f"must be {allowed}{extra} (got {_shown(value)})")
     return value
 
 
@@ -225,7 +253,7 @@ def _config_value(spec: ConfigKey, raw: object) -> str:
         type_lo, type_hi = (-(2**31), _INT_MAX) if spec.type == "int" else (_LONG_MIN, _LONG_MAX)
         value = _integer(spec.name, raw, spec.minimum, spec.maximum, spec.also)
         if not type_lo <= value <= type_hi:
-            raise ValueError(f"must fit a Java {spec.type} ({type_lo} to {type_hi}) (got {value})")
+            raise ValueError(f"must fit a Java {spec.type} ({type_lo} to {type_hi}) (got {_shown(value)})")
         return str(value)
     if spec.type == "double":
         number: float
@@ -241,7 +269,8 @@ def _config_value(spec: ConfigKey, raw: object) -> str:
             spec.maximum is not None and number > spec.maximum
         ):
             raise ValueError(
-                f"must be a ratio between {_num(spec.minimum or 0)} and {_num(spec.maximum or 0)} (got {raw})"
+                f"must be a ratio between {_num(spec.minimum or 0)} and {_num(spec.maximum or 0)} "
+                f"(got {raw if len(str(raw)) <= 60 else _describe(raw)})"
             )
         return _java_double(number)
     if spec.type == "boolean":
@@ -287,9 +316,10 @@ def validate_value(key: str, raw: object, *, allow_unknown_config: bool = False)
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise ValueError(f"must be an integer (got {_describe(raw)})")
         if raw < 1:
-            raise ValueError(f"must be at least 1 (got {raw})")
-        if raw > _INT_MAX:
-            raise ValueError(f"must be at most {_INT_MAX} (got {raw})")
+            raise ValueError(f"must be at least 1 (got {_shown(raw)})")
+        most, why = FIELD_MAX[key]
+        if raw > most:
+            raise ValueError(f"must be at most {most}, {why} (got {_shown(raw)})")
         return raw
     spec = KAFKA_TOPIC_CONFIGS.get(key)
     if spec is None:
@@ -317,6 +347,17 @@ def normalize_current(key: str, value: str) -> str:
         return str(validate_value(key, value, allow_unknown_config=True))
     except ValueError:
         return value
+
+
+# A KRaft or ZooKeeper cluster id: a UUID in URL-safe base64 without padding (`kafka-storage.sh random-uuid`).
+_CLUSTER_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def cluster_id_problem(value: object) -> str | None:
+    """Why `value` cannot be a Kafka cluster id, or None."""
+    if not isinstance(value, str) or not _CLUSTER_ID.fullmatch(value):
+        return f"must be a 22-character base64url Kafka cluster id (got {_describe(value)})"
+    return None
 
 
 def topic_name_problem(name: object) -> str | None:
@@ -411,8 +452,14 @@ def parse_sets(sets: list[str], names: list[str], allow_unknown_config: bool = F
             continue
         key = target[len(topic) + 1 :]
         value: int | str = raw
-        if key in TOPIC_FIELDS and raw.strip().lstrip("+-").isdigit():
-            value = int(raw)
+        parsed = parse_integer(raw) if key in TOPIC_FIELDS else None
+        if parsed is not None:
+            value = parsed
+        elif key in TOPIC_FIELDS and _INTEGER.fullmatch(raw.strip()):  # more digits than any Java long
+            most, why = FIELD_MAX[key]
+            message = f"must be at most {most}, {why} (got a {len(raw.strip().lstrip('+-'))}-digit number)"
+            errors.append(InputError(message, path="command line", field=f"--set {target}"))
+            continue
         try:
             value = validate_value(key, value, allow_unknown_config=allow_unknown_config)
         except ValueError as e:

@@ -14,6 +14,7 @@ import pytest
 
 from platformctl.kafka import Admin
 from tests.conftest import RunCli
+from tests.kafkawire import Wire
 from tests.plugins.kafka import KafkaCalls, KafkaCluster
 
 ONE = "topic: {name: a, partitions: 1, replication-factor: 1}\n"
@@ -278,3 +279,82 @@ def test_impossible_change_blocks_apply_with_reason(
             "        Kafka cannot remove partitions (4 -> 2): set partitions to 4, or delete and recreate the topic"
         )
     assert kafka_calls.calls == []
+
+
+NUMBER_5000 = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("--set", f"a.retention.ms={NUMBER_5000}"),
+            "command line: --set a.retention.ms: must be an integer of at most 19 digits (got str "
+            f"'{'9' * 39}... (5002 characters))",
+        ),
+        (
+            ("--set", f"a.partitions={NUMBER_5000}"),
+            "command line: --set a.partitions: must be at most 100000, the most partitions a Kafka client can "
+            "request (got a 5000-digit number)",
+        ),
+    ],
+    ids=["config", "partitions"],
+)
+def test_set_with_more_digits_than_python_converts(
+    run_cli: RunCli, kafka: KafkaCluster, kafka_calls: KafkaCalls, tmp_path: Path, args: tuple[str, ...], expected: str
+) -> None:
+    """Python refuses to convert more than 4,300 digits (a ValueError that was an internal error)."""
+    path = tmp_path / "t.yaml"
+    path.write_text(ONE)
+    result = run_cli("topics", "apply", str(path), "--bootstrap-server", kafka.bootstrap, "--yes", *args)
+    assert result.exit_code == 2, result.stderr
+    assert _error_block(result.stderr) == expected
+    assert kafka_calls.calls == []
+
+
+def test_overrides_set_with_more_digits_than_python_converts(run_cli: RunCli, etcd_endpoint: str) -> None:
+    result = run_cli("overrides", "set", "a", f"retention.ms={NUMBER_5000}", "--etcd-endpoint", etcd_endpoint)
+    assert result.exit_code == 2, result.stderr
+    assert _error_block(result.stderr) == (
+        "command line: retention.ms: must be an integer of at most 19 digits (got str "
+        f"'{'9' * 39}... (5002 characters))"
+    )
+
+
+def test_an_override_beyond_the_client_limit_is_refused_before_the_lock_and_no_intent_is_written(
+    run_cli: RunCli, kafka: KafkaCluster, kafka_wire: Wire, etcd_endpoint: str, etcd_env: str, tmp_path: Path
+) -> None:
+    """An override written by hand (etcdctl) past what a Kafka client can request: once, apply took the
+    lock, wrote an intent for the topic and then crashed building the request, and `--prune` later deleted
+    a topic of that name that platformctl never created. Now the plan refuses it: nothing is written."""
+    from platformctl import etcd
+    from platformctl.etcd import EtcdStore
+
+    store = EtcdStore(etcd_endpoint)
+    key = etcd.topic_key(etcd_env, "beyond")
+    store.put(key, {"partitions": 200_000}, expect_revision=0)
+    path = tmp_path / "t.yaml"
+    path.write_text("topic: {name: beyond, partitions: 1, replication-factor: 1}\n")
+
+    result = run_cli(
+        "--env", etcd_env, "topics", "apply", str(path), "--yes",
+        "--bootstrap-server", kafka.bootstrap, "--etcd-endpoint", etcd_endpoint,
+    )  # fmt: skip
+
+    assert result.exit_code == 2, result.stderr
+    assert _error_block(result.stderr) == (
+        f"{key}: partitions: must be at most 100000, the most partitions a Kafka client can request (got 200000)"
+    )
+    assert store.list(etcd.env_prefix(etcd_env)) == [store.get(key)]  # no lock, no intent: only the override
+    assert kafka_wire.mutating == []
+
+
+def test_the_kafka_adapter_refuses_a_request_the_client_cannot_build(kafka: KafkaCluster, kafka_wire: Wire) -> None:
+    """Below the plan's checks: librdkafka's ValueError becomes one clear fault, and nothing is sent."""
+    from platformctl.errors import PlatformError
+    from platformctl.kafka import NewTopicRequest
+
+    admin = Admin(kafka.bootstrap, timeout=5)
+    with pytest.raises(PlatformError, match=r"the Kafka client refused creating topics: .*num_partitions.*nothing was"):
+        admin.create_topics([NewTopicRequest("too-many-partitions", 200_000, 1, {})])
+    assert kafka_wire.mutating == []
