@@ -30,8 +30,8 @@ from bench.report import Row, alternating, emit_json
 from platformctl import schemaplan, schemaregistry, topicfile
 from platformctl.schemaregistry import Registry
 from tests.components import ALL
-from tests.plugins.etcd import free_port
 from tests.kafkacluster import KafkaCluster
+from tests.plugins.etcd import free_port
 from tests.plugins.schema_registry import SchemaRegistryServer
 
 
