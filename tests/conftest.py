@@ -7,12 +7,19 @@ minikube, docker) are used only where nothing real can run here; each fake's doc
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Mapping, Sequence
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from platformctl.cli import app
+
+# A shell without job control starts background commands with SIGINT ignored, and Python then never raises
+# KeyboardInterrupt: the tests that press Ctrl-C (port-forward, topics) would wait for it forever. The suite
+# needs Python's own handler, whoever started it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # One plugin per line: each feature adds its own fixtures here.
 pytest_plugins: list[str] = [
