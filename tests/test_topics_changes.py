@@ -426,3 +426,20 @@ def test_values_as_kafka_spells_them_back_are_not_drift(
     assert again.exit_code == 0, again.stderr
     assert "nothing to change" in again.stderr, again.stdout
     assert kafka_wire.mutating == [] and kafka_wire.validations == []
+
+
+def test_describe_reads_configs_in_chunks(
+    kafka: KafkaCluster, kafka_wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One DescribeConfigs for 10,000 topics outlived the request timeout on Kafka 4.2 (bench/topics_apply.py's
+    # no-op re-apply): requests of DESCRIBE_CHUNK topics, one after the other.
+    monkeypatch.setattr("platformctl.kafka.DESCRIBE_CHUNK", 2)
+    admin = Admin(kafka.bootstrap, timeout=10)
+    names = [f"chunked-describe-{i}" for i in range(5)]
+    admin.create_topics([NewTopicRequest(n, 1, 1, {"retention.ms": str(1000 + i)}) for i, n in enumerate(names)])
+    admin.wait_for(dict.fromkeys(names, 1))
+    kafka_wire.clear()
+    state = admin.describe(names)
+    assert kafka_wire.count("DescribeConfigs") == 3
+    retention = {n: t.config["retention.ms"] for n, t in state.topics.items()}
+    assert retention == {n: str(1000 + i) for i, n in enumerate(names)}

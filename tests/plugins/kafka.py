@@ -2,21 +2,26 @@
 
 The jars come from `tests.components` (Maven Central, installed once by `python -m tests.components.install
 kafka`); each broker is a `java ... kafka.Kafka server.properties` process in KRaft mode on 127.0.0.1 free
-ports, stopped by its PID. Two shapes:
+ports, stopped by its PID. Three fixtures:
 
 - `kafka` (session): one node that is broker and controller, the dev platform's shape. Started at the first
   test that asks for it; tests use topic names of their own. A test that stops or kills it leaves it to be
   restarted by the next test's fixture.
 - `kafka_cluster3` (session): three broker+controller nodes, production's shape (`min.insync.replicas` 2,
   default and internal-topic replication factor 3). Started only when a test asks for it.
-- `own_kafka` (per test): a fresh one-node cluster for tests that kill, stop or restart the broker.
+- `own_kafka` (per test): a fresh one-node cluster for tests that kill, stop, freeze or restart the broker
+  (its data stays across a restart, as a broker's does).
+
+Every test that takes one of them is marked `kafka_real` at collection.
 
 Each fixture gives a `KafkaCluster`:
 
     cluster.bootstrap            "127.0.0.1:P1[,127.0.0.1:P2,...]", for --bootstrap-server / AdminClient
     cluster.cluster_id           the KRaft cluster id the nodes were formatted with
     cluster.nodes                [KafkaNode]: node_id, address, process, log (its server.log), properties
-    cluster.wire                 every request any client sent this cluster (tests/kafkawire.py)
+    cluster.wire                 every request any client sent this cluster (tests/kafkawire.py);
+                                 `wire.before["CreateTopics"] = fn` runs fn(request) once a whole request
+                                 arrived, before the broker has its last byte (kill it there: in flight)
     cluster.client()             a confluent_kafka AdminClient for it (quiet)
     cluster.kill(node_id=None)   SIGKILL one node (default: all); its relay refuses connections meanwhile
     cluster.stop() / start()     SIGTERM and wait (then SIGKILL) / start again on the same ports and data
@@ -28,9 +33,10 @@ Requests are counted on the wire: each node listens behind a loopback relay (tes
 advertises the relay's port for client connections, so no client bypasses it; brokers talk to each other
 on a separate listener. The `kafka_wire` fixture is a `Wire` seeing every request to any test broker
 during one test: `kafka_wire.mutating == []` proves a run sent no CreateTopics, CreatePartitions,
-IncrementalAlterConfigs, AlterConfigs, DeleteTopics (...). `kafka_calls` wraps the AdminClient that
-platformctl creates, only to run code right after a call returned (`after["create_topics"]`, e.g. Ctrl-C);
-it does not count requests.
+IncrementalAlterConfigs, AlterConfigs, DeleteTopics (...); Kafka's dry runs (`validate_only`, which change
+nothing) are listed apart in `kafka_wire.validations`. `kafka_calls` wraps the AdminClient that
+platformctl creates, to run code right after a call returned (`after["create_topics"]`, e.g. Ctrl-C);
+its `calls` are what the client was asked (dry runs left out), not what reached the broker.
 
 Logs: each node logs (log4j2, INFO) to `<tmp>/.../node-N/server.log`, and its stdout/stderr to
 `stdout.log`. They stay in pytest's temporary directory; a failing test that used a cluster lists their
