@@ -3,9 +3,10 @@
 Every call is batched over all topics of a run (one metadata request plus DescribeConfigs to read the
 cluster, then CreateTopics, CreatePartitions, IncrementalAlterConfigs and DeleteTopics), and waits are
 metadata polls, never fixed sleeps. A batch too large for one request goes in chunks (`DESCRIBE_CHUNK`,
-`CHUNK_TOPICS`, `CHUNK_RECORDS`), each with its own deadline (creates with a progress line on stderr): a KRaft controller refuses a
-request that would write more than 10,000 metadata records (KAFKA-14996, KAFKA-17870), and thousands of
-topics in one request outlive any sensible request timeout, leaving the set half-created.
+`CHUNK_TOPICS`, `CHUNK_RECORDS`), each with its own deadline (creates with a progress line on stderr): a
+KRaft controller refuses a request that would write more than 10,000 metadata records (KAFKA-14996,
+KAFKA-17870), and thousands of topics in one request outlive any sensible request timeout, leaving the set
+half-created.
 
 Config changes go through IncrementalAlterConfigs only: the legacy AlterConfigs replaces a topic's whole
 config and silently resets every key it does not name (https://cwiki.apache.org/confluence/display/KAFKA/KIP-339).
