@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from platformctl.settings import Settings
 
 LOOPBACK = "127.0.0.1"
-# The Kafka broker advertises its HOST listener as localhost:9092 (templates/kafka.yaml.j2,
-# fast-data-dev's ADV_HOST): after bootstrap, clients connect to exactly that address, so the local end of
-# the Kafka forward must be this port and nothing else.
+# Broker i advertises its HOST listener as localhost:9092+i (templates/kafka.yaml.j2, render.HOST_PORT_BASE;
+# fast-data-dev's ADV_HOST): after bootstrap, clients connect to exactly those addresses, so the local end
+# of broker i's forward must be this port + i and nothing else.
 KAFKA_ADVERTISED_PORT = 9092
 KAFKA_TARGET = "kafka"
 
@@ -201,7 +201,8 @@ class Forward:
             self._closing = True
             sockets = list(self._sockets)
         if self._wake is None:
-            return  # never started
+            self._release_opener()  # built but never started (a later forward of the same command failed)
+            return
         with contextlib.suppress(OSError):
             self._wake[1].send(b"x")
         if self._acceptor is not None:
@@ -217,7 +218,10 @@ class Forward:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for sock in self._wake:
             sock.close()
-        # An opener that holds a client (the API connection pool of portforward.ServiceOpener) releases it.
+        self._release_opener()
+
+    def _release_opener(self) -> None:
+        # An opener that holds a client (the API connection pool of portforward's openers) releases it.
         release = getattr(self._opener, "close", None)
         if callable(release):
             release()
@@ -342,21 +346,20 @@ def serve(forwards: Sequence[Forward], *, on_ready: Callable[[], None] | None = 
     Starting happens inside the interrupt handler, so a Ctrl-C at any moment ends in a clean close and a
     normal return (the command exits 0), never in a half-started forward.
     """
-    started: list[Forward] = []
     try:
         for fwd in forwards:
-            started.append(fwd.start())
+            fwd.start()  # a busy port ends it here: the forwards already listening close (all or none)
         if on_ready is not None:
             on_ready()
         threading.Event().wait()
     except KeyboardInterrupt:
         ui.info("stopping: closing every forwarded connection")
     finally:
-        for fwd in started:
+        for fwd in forwards:
             fwd.close()
 
 
-# --- targets: which Service and port each port-forward target reaches ----------------------------------
+# --- targets: which Service (or pod) and port each port-forward target reaches ---------------------------
 
 
 @dataclass(frozen=True)
@@ -365,14 +368,24 @@ class Target:
     service: str
     service_port: int
     local_port: int  # 0: any free port
+    # kafka: one forward per broker, to that broker's pod and its HOST listener (the container port of this
+    # name), because broker i is advertised to the host as localhost:9092+i; None: through the Service.
+    pod: str | None = None
+    pod_port: str | None = None
+
+    def describe(self, namespace: str) -> str:
+        if self.pod is not None:
+            return f"pod {namespace}/{self.pod}:{self.pod_port}"
+        return f"service {namespace}/{self.service}:{self.service_port}"
 
 
 def targets(settings: Settings, specs: Sequence[str], port: int | None = None) -> list[Target]:
     """The forwards asked for: each spec is `NAME` or `NAME:LOCALPORT`; `port` (--port) is the same for one.
 
-    kafka is the exception: its local port is the advertised one, so moving it is refused (exit 2).
+    kafka is the exception: one forward per broker on the ports the brokers advertise (9092, 9093, ...),
+    which cannot be moved (exit 2).
     """
-    from platformctl.render import components
+    from platformctl.render import HOST_PORT_NAME, components, kafka_layout
 
     available = {name: (c.service, p) for c in components(settings) for name, p in c.ports.items()}
     wanted: list[tuple[str, int | None, str]] = []  # name, local port, what to blame
@@ -412,47 +425,81 @@ def targets(settings: Settings, specs: Sequence[str], port: int | None = None) -
                     field=origin,
                     hint="Kafka clients connect to the advertised localhost:9092 after bootstrap",
                 )
-            local = KAFKA_ADVERTISED_PORT
+            result += [
+                Target(name, service, service_port, KAFKA_ADVERTISED_PORT + b.index, b.pod, HOST_PORT_NAME)
+                for b in kafka_layout(settings).all()
+            ]
+            continue
         result.append(Target(name, service, service_port, service_port if local is None else local))
     return result
+
+
+def service_of(settings: Settings, target: str) -> str:
+    """The Service behind a target (for kafka, the one apps bootstrap from), whose presence means it is up."""
+    from platformctl.render import components
+
+    for component in components(settings):
+        if target in component.ports:
+            return component.service
+    raise InputError(f"unknown target {target!r}", field="TARGET")
 
 
 def port_hint(target: Target) -> str:
     if target.name == KAFKA_TARGET:
         return (
-            f"Kafka clients are sent to localhost:{KAFKA_ADVERTISED_PORT} after bootstrap, so this forward "
+            f"Kafka clients are sent to localhost:{target.local_port} after bootstrap, so this forward "
             "cannot use another port: stop that process (another `platformctl port-forward kafka`?) and retry"
         )
     return "stop that process, or choose another local port with --port N or TARGET:N"
 
 
 def build(settings: Settings, target: Target) -> Forward:
-    """A not-yet-started forward for `target`, to the platform's cluster (resolves the Service once now).
+    """A not-yet-started forward for `target`, to the platform's cluster (resolves the pod once now).
 
     Resolving up front turns "no such service" or "no ready pod" into one clear error before anything
     listens; later failures only cost the connection that hit them.
     """
     from platformctl import portforward
 
-    opener = portforward.service_opener(
-        portforward.target_context(settings), settings.namespace, target.service, target.service_port
+    context = portforward.target_context(settings)
+    opener = (
+        portforward.pod_opener(context, settings.namespace, target.pod, target.pod_port or "")
+        if target.pod is not None
+        else portforward.service_opener(context, settings.namespace, target.service, target.service_port)
     )
-    ui.detail(
-        f"{target.name}: service {settings.namespace}/{target.service}:{target.service_port} -> "
-        f"{opener.describe(opener.resolve())}"
-    )
+    ui.detail(f"{target.name}: {target.describe(settings.namespace)} -> {opener.describe(opener.resolve())}")
     return Forward(target.name, opener, target.local_port, hint=port_hint(target))
+
+
+def build_all(settings: Settings, plans: Sequence[Target]) -> list[Forward]:
+    """`build` for each plan: every pod resolved before anything listens, or none kept (all or nothing)."""
+    built: list[Forward] = []
+    try:
+        for plan in plans:
+            built.append(build(settings, plan))
+    except BaseException:
+        for fwd in built:
+            fwd.close()
+        raise
+    return built
 
 
 @contextlib.contextmanager
 def open_forward(settings: Settings, target: str) -> Iterator[str]:
     """Forward `target` (kafka, etcd, ...) for the length of a `with` block; yields `127.0.0.1:PORT`.
 
-    kafka always listens on 9092 (the advertised port; a busy port raises `PortBusyError`), every other
-    target on a free port. Every connection is closed when the block ends.
+    kafka listens on the ports its brokers advertise (9092, 9093, ...: all of them or none; a busy port
+    raises `PortBusyError`) and yields the first as the bootstrap address; every other target gets a free
+    port. Every connection is closed when the block ends.
     """
-    (plan,) = targets(settings, [target])
+    plans = targets(settings, [target])
     if target != KAFKA_TARGET:
-        plan = Target(plan.name, plan.service, plan.service_port, 0)
-    with build(settings, plan) as fwd:
-        yield fwd.address
+        plans = [Target(p.name, p.service, p.service_port, 0, p.pod, p.pod_port) for p in plans]
+    forwards = build_all(settings, plans)
+    try:
+        for fwd in forwards:
+            fwd.start()
+        yield forwards[0].address
+    finally:
+        for fwd in forwards:
+            fwd.close()

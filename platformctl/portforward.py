@@ -1,9 +1,11 @@
-"""The Kubernetes side of `port-forward`: Service -> ready pod -> `kubernetes.stream.portforward`.
+"""The Kubernetes side of `port-forward`: Service (or pod) -> ready pod -> `kubernetes.stream.portforward`.
 
 `forward.py` relays bytes between 127.0.0.1 and an upstream stream and knows nothing of Kubernetes;
-this module supplies those streams. The client's `portforward` gives an in-process socket, not a local
-port, so every accepted connection asks here for a fresh stream, and the Service is resolved to a ready
-pod again each time: when the pod is replaced, new connections reach the new one.
+this module supplies those streams: to a ready pod behind a Service or, for each Kafka broker, to that
+broker's own pod (its HOST listener is advertised per pod, so no Service can stand in for it). The client's
+`portforward` gives an in-process socket, not a local port, so every accepted connection asks here for a
+fresh stream, and the pod is resolved again each time: when it is replaced, new connections reach the new
+one.
 Like `kube.py`, it imports the `kubernetes` client and is imported only by commands that forward.
 """
 
@@ -11,8 +13,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import urllib3
 from kubernetes import client as k8s_client
@@ -24,6 +27,8 @@ from platformctl.forward import Stream
 
 if TYPE_CHECKING:
     from platformctl.settings import Settings
+
+T = TypeVar("T")
 
 
 def target_context(settings: Settings) -> str:
@@ -102,24 +107,48 @@ def _endpoints_as_slices(endpoints: dict[str, Any]) -> list[dict[str, Any]]:
     return slices
 
 
-class ServiceOpener:
-    """Opens a new `kubernetes.stream.portforward` to a ready pod of a Service, once per call.
+def pod_port(pod: dict[str, Any], port_name: str) -> PodPort:
+    """A pod (API JSON) that is ready, and the number of its container port named `port_name`.
 
-    The Service is resolved again on every call, so when its pod is replaced the next connection reaches
-    the new one. Calls are serialized: `kubernetes.stream.portforward` swaps `call_api` on the shared
-    `ApiClient` while it opens the websocket (kubernetes/stream/stream.py), which is not thread-safe.
+    For forwards to one particular pod (each Kafka broker: its HOST listener is advertised per pod, so a
+    Service, which picks any pod, cannot carry it).
+    """
+    meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
+    where = f"pod {meta.get('namespace', '')}/{meta.get('name', '')}"
+    numbers = [
+        p.get("containerPort")
+        for c in spec.get("containers") or []
+        for p in c.get("ports") or []
+        if p.get("name") == port_name
+    ]
+    if not numbers or not isinstance(numbers[0], int):
+        raise PlatformError(
+            f"{where} has no container port named {port_name!r}",
+            hint=f"the pod differs from what platformctl renders; `{hints.command('up')}` converges it",
+        )
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    if meta.get("deletionTimestamp") or not ready:
+        raise PlatformError(
+            f"{where} is not ready",
+            hint=f"`{hints.command('status')}` shows which component is not ready; "
+            f"`{hints.command('up')}` waits for them",
+        )
+    return PodPort(str(meta.get("namespace", "")), str(meta.get("name", "")), str(meta.get("uid", "")), numbers[0])
+
+
+class _Opener:
+    """Opens a new `kubernetes.stream.portforward` to a ready pod, once per call; subclasses find the pod.
+
+    The pod is resolved again on every call, so when it is replaced the next connection reaches the new
+    one. Calls are serialized: `kubernetes.stream.portforward` swaps `call_api` on the shared `ApiClient`
+    while it opens the websocket (kubernetes/stream/stream.py), which is not thread-safe.
     """
 
-    def __init__(
-        self, api: k8s_client.ApiClient, namespace: str, service: str, service_port: int, *, context: str = ""
-    ) -> None:
+    def __init__(self, api: k8s_client.ApiClient, namespace: str, *, context: str = "") -> None:
         self._api = api
         self._context = context
         self._namespace = namespace
-        self._service = service
-        self._service_port = service_port
         self._lock = threading.Lock()
-        self._current: str | None = None
 
     def describe(self, pod: PodPort) -> str:
         return pod.describe()
@@ -129,43 +158,18 @@ class ServiceOpener:
         self._api.close()
 
     def resolve(self) -> PodPort:
-        where = f"service {self._namespace}/{self._service}"
+        raise NotImplementedError
+
+    def _read(self, where: str, read: Callable[[], T]) -> T:
+        """API reads, their errors turned into one-line `PlatformError`s naming `where`."""
         try:
-            service = _json(
-                k8s_client.CoreV1Api(self._api).read_namespaced_service(
-                    self._service, self._namespace, _preload_content=False, _request_timeout=kube.REQUEST_TIMEOUT
-                )
-            )
-            try:
-                slices = _json(
-                    k8s_client.DiscoveryV1Api(self._api).list_namespaced_endpoint_slice(
-                        self._namespace,
-                        label_selector=f"kubernetes.io/service-name={self._service}",
-                        _preload_content=False, _request_timeout=kube.REQUEST_TIMEOUT,
-                    )
-                ).get("items", [])
-            except ApiException as e:
-                if e.status != 404:
-                    raise
-                slices = _endpoints_as_slices(
-                    _json(
-                        k8s_client.CoreV1Api(self._api).read_namespaced_endpoints(
-                            self._service,
-                            self._namespace,
-                            _preload_content=False,
-                            _request_timeout=kube.REQUEST_TIMEOUT,
-                        )
-                    )
-                )
+            return read()
         except ApiException as e:
             if e.status == 404:
                 raise PlatformError(f"{where} not found", hint=f"run `{hints.command('up')}` first") from e
             raise PlatformError(f"cannot read {where}: {_reason(e)}") from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise kube.transport_error(e, self._api.configuration.host, self._context, f"resolving {where}") from e
-        pod = ready_pod(service, slices, self._service_port, prefer=self._current)
-        self._current = pod.uid
-        return pod
 
     def __call__(self) -> Stream:
         from kubernetes import stream as k8s_stream
@@ -186,8 +190,78 @@ class ServiceOpener:
         )
 
 
+class ServiceOpener(_Opener):
+    """Forwards to a ready pod behind a Service, preferring the pod in use while it stays ready."""
+
+    def __init__(
+        self, api: k8s_client.ApiClient, namespace: str, service: str, service_port: int, *, context: str = ""
+    ) -> None:
+        super().__init__(api, namespace, context=context)
+        self._service = service
+        self._service_port = service_port
+        self._current: str | None = None
+
+    def resolve(self) -> PodPort:
+        where = f"service {self._namespace}/{self._service}"
+        core = k8s_client.CoreV1Api(self._api)
+
+        def read() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            service = _json(
+                core.read_namespaced_service(
+                    self._service, self._namespace, _preload_content=False, _request_timeout=kube.REQUEST_TIMEOUT
+                )
+            )
+            try:
+                slices = k8s_client.DiscoveryV1Api(self._api).list_namespaced_endpoint_slice(
+                    self._namespace,
+                    label_selector=f"kubernetes.io/service-name={self._service}",
+                    _preload_content=False,
+                    _request_timeout=kube.REQUEST_TIMEOUT,
+                )
+                return service, _json(slices).get("items", [])
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+            endpoints = core.read_namespaced_endpoints(
+                self._service, self._namespace, _preload_content=False, _request_timeout=kube.REQUEST_TIMEOUT
+            )
+            return service, _endpoints_as_slices(_json(endpoints))
+
+        service, slices = self._read(where, read)
+        pod = ready_pod(service, slices, self._service_port, prefer=self._current)
+        self._current = pod.uid
+        return pod
+
+
+class PodOpener(_Opener):
+    """Forwards to one named pod's named container port (a Kafka broker's HOST listener)."""
+
+    def __init__(
+        self, api: k8s_client.ApiClient, namespace: str, pod: str, port_name: str, *, context: str = ""
+    ) -> None:
+        super().__init__(api, namespace, context=context)
+        self._pod = pod
+        self._port_name = port_name
+
+    def resolve(self) -> PodPort:
+        core = k8s_client.CoreV1Api(self._api)
+        found = self._read(
+            f"pod {self._namespace}/{self._pod}",
+            lambda: _json(
+                core.read_namespaced_pod(
+                    self._pod, self._namespace, _preload_content=False, _request_timeout=kube.REQUEST_TIMEOUT
+                )
+            ),
+        )
+        return pod_port(found, self._port_name)
+
+
 def service_opener(context: str, namespace: str, service: str, service_port: int) -> ServiceOpener:
     return ServiceOpener(kube.api_client(context), namespace, service, service_port, context=context)
+
+
+def pod_opener(context: str, namespace: str, pod: str, port_name: str) -> PodOpener:
+    return PodOpener(kube.api_client(context), namespace, pod, port_name, context=context)
 
 
 def _json(response: Any) -> dict[str, Any]:

@@ -4,8 +4,9 @@ An endpoint the user gave (`--bootstrap-server` / `kafka.bootstrap-server`, `--e
 `etcd.endpoint`, or their env vars) is used as it is. Without one, the platform in the target cluster is
 looked for (after the same target guard as `up`: only minikube's profile context or exactly `--context`)
 and, when its Service is there, reached through an in-process port-forward opened for the command and
-closed after it (`forward.open_forward`): Kafka on 127.0.0.1:9092, the port the broker advertises (a busy
-port is an error naming its holder, never a silent fallback), etcd on a free port.
+closed after it (`forward.open_forward`): Kafka on 127.0.0.1:9092 (and 9093, ... for more brokers), the
+ports the brokers advertise (a busy port is an error naming its holder, never a silent fallback), etcd on a
+free port.
 
 Whether the platform is "up" decides what a missing etcd means for `topics plan/apply` (issue 6): if the
 namespace has the platform's etcd Service, overrides are expected, and failing to read them is an error
@@ -65,8 +66,7 @@ class Platform:
 def _service(settings: Settings, target: str) -> str:
     from platformctl import forward
 
-    (plan,) = forward.targets(settings, [target])
-    return plan.service
+    return forward.service_of(settings, target)
 
 
 def locate(settings: Settings) -> Platform:

@@ -17,7 +17,7 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from platformctl.topicspec import cluster_id_problem
 
@@ -39,6 +39,12 @@ _HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
 def _dns_label(value: str) -> str:
     if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
         raise ValueError("must be a DNS label: lowercase letters, digits and '-', at most 63 characters")
+    return value
+
+
+def _dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not all(_DNS_LABEL.match(part) for part in value.split(".")):
+        raise ValueError("must be a DNS subdomain: lowercase letters, digits, '-' and '.', at most 253 characters")
     return value
 
 
@@ -148,6 +154,7 @@ def _cluster_id(value: str) -> str:
 
 
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+DnsSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
 EtcdEndpoint = Annotated[str, AfterValidator(_etcd_endpoint)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 KubernetesVersion = Annotated[str, AfterValidator(_kubernetes_version)]
@@ -191,9 +198,21 @@ class MinikubeSettings(_Model):
     driver: str | None = None
 
 
+# Production's replication: internal topics get min(this, brokers) replicas, and `up` seeds one-broker
+# topic-defaults only when the broker count is below it (issue: the reference topic file says RF 3).
+PRODUCTION_REPLICATION = 3
+MAX_BROKERS = 9
+
+
 class KafkaSettings(_Model):
     flavor: Literal["apache", "fast-data-dev"] = "apache"
     image: Image = "apache/kafka:4.2.0"
+    # KRaft nodes, each broker and controller (render.py says why combined); broker i is advertised to
+    # in-cluster clients as kafka-i.kafka-brokers.<ns>.svc.cluster.local:9092 and to the host as
+    # localhost:9092+i (one `port-forward kafka` forward per broker).
+    brokers: Annotated[int, Field(ge=1, le=MAX_BROKERS)] = 1
+    # Each broker's PersistentVolumeClaim (storage: persistent).
+    volume_size: Quantity = "5Gi"
     fast_data_dev_image: Image = "lensesio/fast-data-dev:3.9.0"
     # KRaft needs the storage formatted with a cluster id; a fixed one keeps `topics apply --cluster-id`
     # checks meaningful across `down`/`up` (the data is gone, the identity is not).
@@ -206,6 +225,13 @@ class KafkaSettings(_Model):
     # after this long, not after librdkafka's default of a minute. At most 300: librdkafka refuses a
     # socket.timeout.ms above 300,000 (kafka.MAX_REQUEST_TIMEOUT).
     request_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
+
+    @field_validator("brokers")
+    @classmethod
+    def _one_all_in_one_broker(cls, value: int, info: ValidationInfo) -> int:
+        if value != 1 and info.data.get("flavor") == "fast-data-dev":
+            raise ValueError("fast-data-dev is one all-in-one container: brokers must be 1 with that flavor")
+        return value
 
 
 class SchemaRegistrySettings(_Model):
@@ -224,6 +250,7 @@ class KafkaUiSettings(_Model):
 class EtcdSettings(_Model):
     image: Image = "gcr.io/etcd-development/etcd:v3.6.8"
     resources: Resources = _resources("50m", "64Mi", "500m", "256Mi")
+    volume_size: Quantity = "1Gi"
     endpoint: EtcdEndpoint | None = None
 
 
@@ -238,6 +265,11 @@ class Settings(_Model):
     namespace: DnsLabel = "dev"
     env: EnvName = "dev"
     context: str | None = None
+    # persistent: Kafka's and etcd's data on PersistentVolumeClaims (volumeClaimTemplates), kept across pod
+    # and node restarts and, with `down --keep-data`, across down/up. ephemeral: emptyDir, gone with the pod.
+    storage: Literal["persistent", "ephemeral"] = "persistent"
+    # The claims' StorageClass; null: the cluster's default (minikube's `standard`, its hostpath provisioner).
+    storage_class: DnsSubdomain | None = None
     minikube: MinikubeSettings = MinikubeSettings()
     kafka: KafkaSettings = KafkaSettings()
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()

@@ -206,15 +206,46 @@ def test_fast_data_dev_targets_come_from_its_one_service(tmp_path: Any) -> None:
     ]
 
 
-def test_kafka_local_port_is_the_port_the_broker_advertises() -> None:
+def test_kafka_local_ports_are_the_ports_the_brokers_advertise() -> None:
     from platformctl import render
+    from tests.kafka_pods import broker_env
 
     settings = config.load_settings(config.GlobalOptions())
-    documents = render.render(settings, render.parse_version("1.35")).documents
-    env = {
-        e["name"]: e.get("value")
-        for d in documents
-        if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "kafka"
-        for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+    for brokers in (1, 3):
+        settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"brokers": brokers})})
+        documents = render.render(settings, render.parse_version("1.35")).documents
+        kafka = next(d for d in documents if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "kafka")
+        plans = forward.targets(settings, ["kafka"])
+        assert len(plans) == brokers
+        for i, plan in enumerate(plans):
+            advertised = broker_env(kafka, i)["KAFKA_ADVERTISED_LISTENERS"].split(",")
+            assert (plan.pod, plan.pod_port) == (f"kafka-{i}", "host")
+            assert f"HOST://localhost:{forward.KAFKA_ADVERTISED_PORT + i}" in advertised
+            assert plan.local_port == forward.KAFKA_ADVERTISED_PORT + i
+
+
+# --- pod_port: each Kafka broker's forward goes to its own pod ------------------------------------------
+
+
+def broker_pod(name: str, *, ready: bool = True, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": "dev", "uid": f"uid-{name}"}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {
+        "metadata": meta,
+        "spec": {"containers": [{"name": "kafka", "ports": [{"name": "internal", "containerPort": 9092},
+                                                            {"name": "host", "containerPort": 29092}]}]},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
     }
-    assert f"HOST://localhost:{forward.KAFKA_ADVERTISED_PORT}" in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+
+
+def test_a_broker_pod_resolves_to_its_named_port_only_while_ready() -> None:
+    resolved = portforward.pod_port(broker_pod("kafka-1"), "host")
+    assert resolved == portforward.PodPort("dev", "kafka-1", "uid-kafka-1", 29092)
+    for pod in (broker_pod("kafka-1", ready=False), broker_pod("kafka-1", deleting=True)):
+        with pytest.raises(PlatformError) as not_ready:
+            portforward.pod_port(pod, "host")
+        assert str(not_ready.value) == "pod dev/kafka-1 is not ready"
+        assert not_ready.value.hint is not None and "platformctl status" in not_ready.value.hint
+    with pytest.raises(PlatformError, match=r"^pod dev/kafka-1 has no container port named 'jmx'$"):
+        portforward.pod_port(broker_pod("kafka-1"), "jmx")

@@ -2,9 +2,9 @@
 
 The cluster is the real control plane (tests/plugins/kube_real.py): `up` applies the platform, reach.py
 finds its Services there, and every forward is a real `pods/portforward` through the API server to kwok,
-which connects container port 9092 to a real Apache Kafka broker and 2379 to the session etcd. That broker
-advertises the forward's port, as the platform's Kafka advertises localhost:9092 (a free port here: 9092 may
-be taken). Which forwards a command opened is read from the API server's audit log.
+which connects container port 29092 (Kafka's HOST listener) to a real Apache Kafka broker and 2379 to the
+session etcd. That broker advertises the forward's port, as the platform's Kafka advertises localhost:9092 (a
+free port here: 9092 may be taken). Which forwards a command opened is read from the API server's audit log.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def platform(
     plane.wait_until(lambda: ready_endpoints(cluster, "kafka-service") and ready_endpoints(cluster, "etcd"))
     assert forwarded_kafka.advertised_port is not None
     monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", forwarded_kafka.advertised_port)
-    cluster.route(9092, forwarded_kafka.nodes[0].relay.port)
+    cluster.route(29092, forwarded_kafka.nodes[0].relay.port)  # broker 0: its HOST listener
     return cluster
 
 

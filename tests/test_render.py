@@ -1,7 +1,8 @@
 """The rendered platform: valid for each supported server, `restricted`-clean, ClusterIP-only, pinned.
 
-Schemas: kubernetes-validate (strict) for every minor from 1.25 to the newest it ships, both Kafka flavors;
-the PodSecurityPolicy render for 1.22, 1.23 and 1.24 against their schemas (tests/plugins/legacy_schemas.py).
+Schemas: kubernetes-validate (strict) for every minor from 1.25 to the newest it ships, for every shape `up`
+can apply (one broker, three, storage: ephemeral, fast-data-dev); the PodSecurityPolicy render (one broker and
+three) for 1.22, 1.23 and 1.24 against their schemas (tests/plugins/legacy_schemas.py).
 Applied to a real API server: 1.36 (tests/test_lifecycle_real.py and the other *_real.py).
 """
 
@@ -16,7 +17,8 @@ import pytest
 import yaml
 
 from platformctl import render
-from platformctl.settings import KafkaSettings, Settings
+from platformctl.settings import EtcdSettings, KafkaSettings, Settings
+from tests.kafka_pods import broker_env, container, listener_ports, listeners
 from tests.psa import pod_spec_of, restricted_violations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,14 +36,31 @@ def fast_data_dev() -> Settings:
     return Settings(kafka=KafkaSettings(flavor="fast-data-dev"))
 
 
+def brokers(n: int, **settings: object) -> Settings:
+    return Settings(kafka=KafkaSettings(brokers=n), **settings)  # type: ignore[arg-type]
+
+
+# Every shape `up` can apply: one broker, three, without claims, and the all-in-one image.
+VARIANTS = {
+    "N=1": Settings(),
+    "N=3": brokers(3),
+    "ephemeral": Settings(storage="ephemeral"),
+    "fast-data-dev": fast_data_dev(),
+}
+
+
+def doc(result: render.Rendered, kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in result.documents if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
 def kinds(result: render.Rendered) -> list[str]:
     return [doc["kind"] for doc in result.documents]
 
 
-@pytest.mark.parametrize("flavor", ["apache", "fast-data-dev"])
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("version", VERSIONS)
-def test_every_manifest_validates_strictly(version: str, flavor: str) -> None:
-    settings = Settings() if flavor == "apache" else fast_data_dev()
+def test_every_manifest_validates_strictly(version: str, variant: str) -> None:
+    settings = VARIANTS[variant]
     problems = []
     for doc in rendered(settings, version).documents:
         name = f"{doc['kind']}/{doc['metadata']['name']}"
@@ -54,10 +73,17 @@ def test_every_manifest_validates_strictly(version: str, flavor: str) -> None:
     assert problems == []
 
 
+@pytest.mark.parametrize("variant", ["N=1", "N=3"])
 @pytest.mark.parametrize("version", PSP_VERSIONS)
-def test_psp_render_validates_against_its_versions_schemas(tmp_path: Path, legacy_validate: Any, version: str) -> None:
-    result = rendered(version=version)
+def test_psp_render_validates_against_its_versions_schemas(
+    tmp_path: Path, legacy_validate: Any, version: str, variant: str
+) -> None:
+    result = rendered(VARIANTS[variant], version=version)
     assert result.security.mechanism == "pod-security-policy"
+    # The claims' volumes are what the policy allows for stateful sets (the reference setup's rule).
+    policy = next(d for d in result.documents if d["kind"] == "PodSecurityPolicy")
+    assert "persistentVolumeClaim" in policy["spec"]["volumes"]
+    assert "hostPath" not in policy["spec"]["volumes"]
     written = render.write_files(result, tmp_path)
     assert legacy_validate(f"{version}.0", written) == []
 
@@ -84,13 +110,17 @@ def test_security_mechanism_follows_the_server_version() -> None:
     assert new.count("ValidatingAdmissionPolicy") == 1 and new.count("ValidatingAdmissionPolicyBinding") == 1
 
 
+@pytest.mark.parametrize("variant", ["N=1", "N=3", "ephemeral"])
 @pytest.mark.parametrize("version", ["1.24", *VERSIONS])
-def test_every_pod_passes_restricted_field_by_field(version: str) -> None:
-    pods = [(doc, pod_spec_of(doc)) for doc in rendered(version=version).documents]
-    pods = [(doc, spec) for doc, spec in pods if spec is not None]
+def test_every_pod_passes_restricted_field_by_field(version: str, variant: str) -> None:
+    result = rendered(VARIANTS[variant], version=version)
+    if result.security.mechanism == "pod-security-admission":
+        assert result.documents[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    pods = [(d, pod_spec_of(d)) for d in result.documents]
+    pods = [(d, spec) for d, spec in pods if spec is not None]
     assert len(pods) == 5  # kafka, schema-registry, kafka-ui, etcd, fluentd
-    for doc, spec in pods:
-        assert restricted_violations(spec) == [], doc["metadata"]["name"]
+    for d, spec in pods:
+        assert restricted_violations(spec) == [], d["metadata"]["name"]
 
 
 def test_psa_checker_catches_a_root_container() -> None:
@@ -143,12 +173,12 @@ def test_images_are_pinned_and_pods_do_not_get_service_links(flavor: str) -> Non
         if spec is None:
             continue
         assert spec["enableServiceLinks"] is False
-        for container in spec["containers"]:
-            image = container["image"]
+        for each in spec["containers"]:
+            image = each["image"]
             assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), image
-            assert container["imagePullPolicy"] == "IfNotPresent"
-            assert container["resources"]["requests"] and container["resources"]["limits"]
-            assert container.get("readinessProbe"), container["name"]
+            assert each["imagePullPolicy"] == "IfNotPresent"
+            assert each["resources"]["requests"] and each["resources"]["limits"]
+            assert each.get("readinessProbe"), each["name"]
 
 
 def test_every_object_carries_the_platform_labels() -> None:
@@ -164,16 +194,131 @@ def test_every_object_carries_the_platform_labels() -> None:
             assert doc["spec"]["selector"]["matchLabels"].items() <= template_labels.items()
 
 
-def test_kafka_listeners_let_pods_and_the_host_reach_the_same_broker() -> None:
-    settings = Settings(namespace="data")
-    kafka = next(d for d in rendered(settings).documents if d["kind"] == "StatefulSet")
-    env = {e["name"]: e.get("value") for e in kafka["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["KAFKA_LISTENERS"] == "INTERNAL://:19092,HOST://:9092,CONTROLLER://:9093"
-    assert env["KAFKA_ADVERTISED_LISTENERS"] == (
-        "INTERNAL://kafka-service.data.svc.cluster.local:19092,HOST://localhost:9092"
+@pytest.mark.parametrize("n", [1, 3])
+def test_in_cluster_bootstrap_reaches_the_internal_listener_of_every_broker(n: int) -> None:
+    """kafka-service.<ns>:9092 (what apps configure) -> INTERNAL; each broker advertises its own pod's name."""
+    result = rendered(brokers(n, namespace="data"))
+    service = doc(result, "Service", "kafka-service")
+    assert service["spec"].get("clusterIP") != "None"
+    (port,) = service["spec"]["ports"]
+    assert port["port"] == 9092  # the port apps use, as in production
+    statefulset = doc(result, "StatefulSet", "kafka")
+    internal = listener_ports(statefulset)[port["targetPort"]]
+    assert listeners(statefulset)["INTERNAL"] == internal
+    # Per-broker names resolve through the headless Service the StatefulSet names as its subdomain.
+    headless = doc(result, "Service", statefulset["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None" and headless["spec"]["publishNotReadyAddresses"] is True
+    assert headless["spec"]["selector"] == service["spec"]["selector"] == statefulset["spec"]["selector"]["matchLabels"]
+    assert statefulset["spec"]["replicas"] == n
+    for i in range(n):
+        env = broker_env(statefulset, i)
+        assert env["KAFKA_NODE_ID"] == str(i)
+        advertised = dict(a.split("://") for a in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+        assert advertised["INTERNAL"] == f"kafka-{i}.{headless['metadata']['name']}.data.svc.cluster.local:{internal}"
+        assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "INTERNAL"
+    # The platform's own clients bootstrap the way apps do.
+    bootstrap = "kafka-service.data.svc.cluster.local:9092"
+    sr = container(doc(result, "Deployment", "schema-registry"))
+    ui = container(doc(result, "Deployment", "kafka-ui"))
+    assert {e["name"]: e.get("value") for e in sr["env"]}["SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS"] == (
+        f"PLAINTEXT://{bootstrap}"
     )
-    assert env["KAFKA_INTER_BROKER_LISTENER_NAME"] == "INTERNAL"
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@localhost:9093"
+    assert {e["name"]: e.get("value") for e in ui["env"]}["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == bootstrap
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_host_clients_reach_the_host_listener_through_one_forward_per_broker(n: int) -> None:
+    """localhost:9092+i (what broker i advertises to the host) is the forward to pod kafka-i's HOST listener."""
+    from platformctl import forward
+
+    settings = brokers(n)
+    result = rendered(settings)
+    statefulset = doc(result, "StatefulSet", "kafka")
+    ports = listener_ports(statefulset)
+    plans = forward.targets(settings, ["kafka"])
+    assert [(p.pod, p.local_port) for p in plans] == [(f"kafka-{i}", 9092 + i) for i in range(n)]
+    for i, plan in enumerate(plans):
+        assert ports[plan.pod_port] == listeners(statefulset)["HOST"]
+        advertised = dict(a.split("://") for a in broker_env(statefulset, i)["KAFKA_ADVERTISED_LISTENERS"].split(","))
+        assert advertised["HOST"] == f"localhost:{plan.local_port}"
+    # Neither the HOST listener (it sends clients to localhost) nor the controller is on any Service.
+    kafka_services = [
+        d for d in result.documents if d["kind"] == "Service" and d["metadata"]["labels"][render.LABEL_NAME] == "kafka"
+    ]
+    assert len(kafka_services) == 2
+    for service in kafka_services:
+        assert {p["targetPort"] for p in service["spec"]["ports"]} == {"internal"}
+
+
+def test_three_brokers_form_a_three_voter_quorum_that_starts_in_parallel() -> None:
+    statefulset = doc(rendered(brokers(3)), "StatefulSet", "kafka")
+    env = broker_env(statefulset, 0)
+    voters = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
+    controller = listeners(statefulset)["CONTROLLER"]
+    assert voters == [f"{i}@kafka-{i}.kafka-brokers.dev.svc.cluster.local:{controller}" for i in range(3)]
+    assert {broker_env(statefulset, i)["KAFKA_NODE_ID"] for i in range(3)} == {"0", "1", "2"}
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] == "CONTROLLER"
+    # OrderedReady would deadlock: kafka-0 cannot be ready before a quorum of controllers runs.
+    assert statefulset["spec"]["podManagementPolicy"] == "Parallel"
+
+
+@pytest.mark.parametrize(("n", "rf", "isr"), [(1, "1", "1"), (2, "2", "2"), (3, "3", "2"), (5, "3", "2")])
+def test_internal_topics_replicate_like_production_when_there_are_enough_brokers(n: int, rf: str, isr: str) -> None:
+    result = rendered(brokers(n))
+    env = broker_env(doc(result, "StatefulSet", "kafka"), 0)
+    for key in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_DEFAULT_REPLICATION_FACTOR",
+    ):
+        assert env[key] == rf, key
+    assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == env["KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR"] == isr
+    sr = {e["name"]: e.get("value") for e in container(doc(result, "Deployment", "schema-registry"))["env"]}
+    assert sr["SCHEMA_REGISTRY_KAFKASTORE_TOPIC_REPLICATION_FACTOR"] == rf
+
+
+def test_kafka_and_etcd_keep_their_data_on_claims_sized_in_platformctl_yaml() -> None:
+    settings = Settings(
+        storage_class="fast-ssd",
+        kafka=KafkaSettings(brokers=3, volume_size="20Gi"),
+        etcd=EtcdSettings(volume_size="2Gi"),
+    )
+    result = rendered(settings)
+    for name, size, mount in (("kafka", "20Gi", "/var/lib/kafka/data"), ("etcd", "2Gi", "/var/lib/etcd")):
+        statefulset = doc(result, "StatefulSet", name)
+        (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+        assert claim["metadata"]["name"] == "data"
+        # The StatefulSet controller copies these labels to each claim: `down` finds them by selector.
+        assert claim["metadata"]["labels"] == statefulset["metadata"]["labels"]
+        assert claim["spec"] == {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": size}},
+            "storageClassName": "fast-ssd",
+        }
+        spec = statefulset["spec"]["template"]["spec"]
+        assert "volumes" not in spec  # the claim, not an emptyDir
+        assert {"name": "data", "mountPath": mount} in spec["containers"][0]["volumeMounts"]
+    # Kafka's logs sit below the mount: a filesystem's lost+found at its root is not a log directory.
+    assert broker_env(doc(result, "StatefulSet", "kafka"), 0)["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data/logs"
+    # Without a class the claims get the cluster's default (minikube's `standard`).
+    default = rendered(Settings())
+    for name in ("kafka", "etcd"):
+        (claim,) = doc(default, "StatefulSet", name)["spec"]["volumeClaimTemplates"]
+        assert "storageClassName" not in claim["spec"]
+
+
+@pytest.mark.parametrize("flavor", ["apache", "fast-data-dev"])
+def test_ephemeral_storage_is_todays_empty_dir(flavor: str) -> None:
+    settings = Settings(storage="ephemeral", kafka=KafkaSettings(flavor=flavor))  # type: ignore[arg-type]
+    result = rendered(settings)
+    for d in result.documents:
+        if d["kind"] == "StatefulSet":
+            assert "volumeClaimTemplates" not in d["spec"]
+            assert {"name": "data", "emptyDir": {}} in d["spec"]["template"]["spec"]["volumes"]
+    persistent = [d for d in rendered(Settings(kafka=KafkaSettings(flavor=flavor))).documents]  # type: ignore[arg-type]
+    assert all("volumeClaimTemplates" in d["spec"] for d in persistent if d["kind"] == "StatefulSet")
 
 
 def test_values_cannot_inject_yaml() -> None:

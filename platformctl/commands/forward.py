@@ -19,7 +19,8 @@ def port_forward(
             metavar="TARGET[:PORT]",
             autocompletion=completion.forward_targets,
             help="kafka-ui, schema-registry, kafka, etcd, fluentd; several at once are fine. "
-            ":PORT picks the local port (0: any free one; default: the service port).",
+            ":PORT picks the local port (0: any free one; default: the service port). "
+            "kafka opens one forward per broker, on 9092, 9093, ...",
             show_default=False,
         ),
     ],
@@ -29,7 +30,7 @@ def port_forward(
             "--port",
             metavar="PORT",
             help="Local port for a single target (0 picks a free one; default: the service port). "
-            "kafka always uses 9092, the port the broker advertises.",
+            "kafka always uses 9092 (and 9093, ... for more brokers), the ports the brokers advertise.",
             show_default=False,
         ),
     ] = None,
@@ -42,12 +43,11 @@ def port_forward(
 
     settings = config.settings(base.options(ctx))
     plans = forward.targets(settings, names, port)
-    forwards = [forward.build(settings, plan) for plan in plans]
+    forwards = forward.build_all(settings, plans)
 
     def announce() -> None:
         for plan, fwd in zip(plans, forwards, strict=True):
-            service = f"{settings.namespace}/{plan.service}:{plan.service_port}"
-            ui.info(f"{plan.name}: {fwd.url()} -> service {service}")
+            ui.info(f"{plan.name}: {fwd.url()} -> {plan.describe(settings.namespace)}")
             ui.data(fwd.url())
         ui.info("forwarding; press Ctrl-C to stop")
 

@@ -202,44 +202,58 @@ def fake_api() -> Iterator[FakeApiServer]:
 
 
 class Upstreams:
-    """Fake `portforward.service_opener`: Service name -> a real 127.0.0.1 address every stream dials.
+    """Fake `portforward.service_opener` and `pod_opener`: a Service or pod name -> a real 127.0.0.1 address.
 
-    `routes[service] = port` sends that Service's streams to 127.0.0.1:port; a Service with no route has no
-    ready pod (the error `portforward.ready_pod` gives). `opened` records (context, service) per stream.
+    `routes[name] = port` sends the streams of that Service (or, for Kafka's per-broker forwards, that pod)
+    to 127.0.0.1:port; a name with no route has no ready pod (the error `portforward` gives). `opened`
+    records (context, name) per stream.
     """
 
     def __init__(self) -> None:
         self.routes: dict[str, int] = {}
         self.opened: list[tuple[str, str]] = []
-        self.built: list[tuple[str, str, str, int]] = []
+        self.built: list[tuple[str, str, str, int | str]] = []
         self._lock = threading.Lock()
 
     def service_opener(self, context: str, namespace: str, service: str, service_port: int) -> Any:
         self.built.append((context, namespace, service, service_port))
+        return self._opener(
+            context, namespace, service, f"pod {namespace}/{service}-0 port {service_port}",
+            f"service {namespace}/{service} has no ready pod",
+        )
+
+    def pod_opener(self, context: str, namespace: str, pod: str, port_name: str) -> Any:
+        self.built.append((context, namespace, pod, port_name))
+        return self._opener(
+            context, namespace, pod, f"pod {namespace}/{pod} port {port_name}", f"pod {namespace}/{pod} is not ready"
+        )
+
+    def _opener(self, context: str, namespace: str, name: str, peer: str, absent: str) -> Any:
         upstreams = self
 
         class Opener:
             def resolve(self) -> str:
-                if service not in upstreams.routes:
-                    raise PlatformError(f"service {namespace}/{service} has no ready pod")
-                return f"pod {namespace}/{service}-0 port {service_port}"
+                if name not in upstreams.routes:
+                    raise PlatformError(absent)
+                return peer
 
             def describe(self, pod: str) -> str:
                 return pod
 
             def __call__(self) -> Stream:
-                peer = self.resolve()
+                found = self.resolve()
                 with upstreams._lock:
-                    upstreams.opened.append((context, service))
-                sock = socket.create_connection(("127.0.0.1", upstreams.routes[service]), timeout=10)
+                    upstreams.opened.append((context, name))
+                sock = socket.create_connection(("127.0.0.1", upstreams.routes[name]), timeout=10)
                 sock.settimeout(None)
-                return Stream(sock=sock, peer=peer)
+                return Stream(sock=sock, peer=found)
 
         return Opener()
 
     def services_opened(self) -> set[str]:
+        """The Services (and pods) streams were opened to."""
         with self._lock:
-            return {service for _, service in self.opened}
+            return {name for _, name in self.opened}
 
 
 @pytest.fixture
@@ -249,4 +263,5 @@ def upstreams(monkeypatch: pytest.MonkeyPatch) -> Upstreams:
 
     fake = Upstreams()
     monkeypatch.setattr(portforward, "service_opener", fake.service_opener)
+    monkeypatch.setattr(portforward, "pod_opener", fake.pod_opener)
     return fake
