@@ -25,6 +25,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -87,12 +88,25 @@ KINDS: tuple[Kind, ...] = (
     Kind("apps/v1", "StatefulSet", "statefulsets", True),
     Kind("apps/v1", "Deployment", "deployments", True),
 )
-_BY_KIND = {(k.api_version, k.kind): k for k in KINDS}
+# Not rendered but created by the StatefulSet controller from volumeClaimTemplates, with platformctl's
+# labels: `down` lists them, says what data goes with them, and keeps them with --keep-data.
+CLAIMS = Kind("v1", "PersistentVolumeClaim", "persistentvolumeclaims", True)
+_BY_KIND = {(k.api_version, k.kind): k for k in (*KINDS, CLAIMS)}
 NAMESPACE = KINDS[0]
 EVENTS = Kind("v1", "Event", "events", True)
 PODS = Kind("v1", "Pod", "pods", True)
 REPLICASETS = Kind("apps/v1", "ReplicaSet", "replicasets", True)
 WORKLOADS = {"Deployment": _BY_KIND[("apps/v1", "Deployment")], "StatefulSet": _BY_KIND[("apps/v1", "StatefulSet")]}
+
+
+def quantity(text: str) -> Decimal:
+    """A Kubernetes quantity (`250m`, `768Mi`, `2`) as a number, by the client's own parser."""
+    from kubernetes.utils.quantity import parse_quantity
+
+    try:
+        return Decimal(parse_quantity(text))
+    except ValueError as e:
+        raise PlatformError(f"not a Kubernetes quantity: {text!r}") from e
 
 
 def kind_of(doc: dict[str, Any]) -> Kind:
@@ -340,6 +354,14 @@ class Cluster:
                 f"`{hints.command('up --force-conflicts')}` takes them back",
             )
         if status == 422:
+            if "updates to statefulset spec for fields other than" in message:
+                return PlatformError(
+                    f"the API server refused {what}: a StatefulSet's volume claims, service name and pod "
+                    "management cannot change in place (storage, a volume size, or a platform rendered by an "
+                    "earlier platformctl)",
+                    hint="`platformctl down --keep-data` removes the StatefulSets and keeps their data; "
+                    "`platformctl up` then creates them anew on the same claims",
+                )
             return PlatformError(f"the API server refused {what}: {message}")
         if status == 404:
             return PlatformError(f"not found while {what}: {message}")

@@ -16,6 +16,7 @@ from typing import Any
 from platformctl import drift, hints, readiness, ui
 from platformctl.errors import PlatformError, WrongTargetError
 from platformctl.kube import (
+    CLAIMS,
     EVENTS,
     KINDS,
     NAMESPACE,
@@ -248,6 +249,12 @@ def find_labelled(cluster: Cluster, namespace: str, selector: str) -> list[dict[
     order = {k.kind: i for i, k in enumerate(KINDS)}
     found = [obj for obj in live.values() if _matches(obj, selector)]
     return sorted(found, key=lambda obj: order[str(obj["kind"])])
+
+
+def find_claims(cluster: Cluster, namespace: str, selector: str) -> list[dict[str, Any]]:
+    """The PersistentVolumeClaims the platform's StatefulSets created (they carry its labels), by name."""
+    found = [c for c in cluster.list_objects(CLAIMS, namespace, selector) if _matches(c, selector)]
+    return sorted(found, key=lambda c: str(c["metadata"]["name"]))
 
 
 def delete_objects(

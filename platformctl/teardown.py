@@ -3,6 +3,9 @@ should be able to read all of it at once: it only reads (`plan_down`) until the 
 and the user has confirmed it, deletes only objects carrying platformctl's labels, and touches the minikube
 profile only when asked (`--cluster`), never with `--context`. The target guard is lifecycle.py's, shared
 with `up`, `status` and `doctor`. No Typer here.
+
+Data is explicit: the plan names every PersistentVolumeClaim (Kafka's topics, etcd's overrides) it deletes,
+and `--keep-data` keeps them and the namespace they live in, so the next `up` starts on the same data.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ if TYPE_CHECKING:
 class DownPlan:
     settings: Settings
     cluster_action: str | None  # None, "stop" or "delete"
-    objects: list[dict[str, Any]] = field(default_factory=list)
+    keep_data: bool = False
+    objects: list[dict[str, Any]] = field(default_factory=list)  # what it deletes (in apply order)
+    claims: list[dict[str, Any]] = field(default_factory=list)  # the platform's claims, deleted or kept
+    kept: list[dict[str, Any]] = field(default_factory=list)  # --keep-data: the namespace, left in place
     cluster: Cluster | None = None
     profile_exists: bool = False
     profile_running: bool = False
@@ -35,11 +41,26 @@ class DownPlan:
         if self.objects:
             names = ", ".join(kube.describe(*kube.ref(o)) for o in reversed(self.objects))
             parts.append(f"delete {len(self.objects)} objects labelled by platformctl ({names})")
-            if any(o.get("kind") == "Namespace" for o in self.objects):
-                parts.append(self._data_loss())
+        if self.claims:
+            parts.append(self._claims())
+        elif any(o.get("kind") == "Namespace" for o in self.objects):
+            parts.append(self._data_loss())
         if self.cluster_action and self.profile_exists:
             parts.append(f"{self.cluster_action} minikube profile {self.settings.minikube.profile!r}")
         return "; ".join(parts)
+
+    def _claims(self) -> str:
+        names = ", ".join(f"{c['metadata']['name']} ({_size(c)})" for c in self.claims)
+        ns = self.settings.namespace
+        if self.keep_data:
+            return (
+                f"keep namespace {ns!r} and its {len(self.claims)} PersistentVolumeClaims ({names}): "
+                "the next `platformctl up` starts on the same topics and overrides"
+            )
+        return (
+            f"delete {len(self.claims)} PersistentVolumeClaims and the data on them ({names}): every topic "
+            "and message in Kafka, and the environment overrides and applied records in the platform's etcd"
+        )
 
     def _data_loss(self) -> str:
         ns = self.settings.namespace
@@ -49,15 +70,38 @@ class DownPlan:
         return text + f" (the overrides in etcd at {self.settings.etcd.endpoint} are kept)"
 
     @property
+    def deletes(self) -> list[dict[str, Any]]:
+        """Everything `down` deletes, in apply order (deleted in reverse): claims after the workloads that
+        use them, before the namespace."""
+        if self.keep_data:
+            return list(self.objects)
+        namespaces = [o for o in self.objects if o.get("kind") == "Namespace"]
+        rest = [o for o in self.objects if o.get("kind") != "Namespace"]
+        return [*namespaces, *self.claims, *rest]
+
+    @property
     def empty(self) -> bool:
-        return not self.objects and not (self.cluster_action and self.profile_exists)
+        return not self.deletes and not (self.cluster_action and self.profile_exists)
 
 
-def plan_down(settings: Settings, cluster_action: str | None) -> DownPlan:
-    """What `down` would remove; reads only (the objects by label, the minikube profile)."""
+def _size(claim: dict[str, Any]) -> str:
+    """What the claim holds: its bound capacity, else what it asked for."""
+    capacity = (claim.get("status") or {}).get("capacity") or {}
+    requested = ((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}
+    return str(capacity.get("storage") or requested.get("storage") or "?")
+
+
+def plan_down(settings: Settings, cluster_action: str | None, *, keep_data: bool = False) -> DownPlan:
+    """What `down` would remove; reads only (the objects and claims by label, the minikube profile)."""
     from platformctl import kube, kubesync
 
-    plan = DownPlan(settings=settings, cluster_action=cluster_action)
+    plan = DownPlan(settings=settings, cluster_action=cluster_action, keep_data=keep_data)
+    if keep_data and cluster_action == "delete":
+        raise InputError(
+            "--keep-data keeps the claims in the cluster, and --cluster delete deletes the cluster with them",
+            field="--keep-data",
+            hint="use --cluster stop to keep everything, or drop --keep-data",
+        )
     if cluster_action and not uses_minikube(settings):
         raise InputError(
             "--cluster stops or deletes minikube's profile; with --context platformctl never touches the "
@@ -84,10 +128,13 @@ def plan_down(settings: Settings, cluster_action: str | None) -> DownPlan:
     plan.cluster = kube.Cluster.connect(target(settings))
     ns = settings.namespace
     try:
-        plan.objects = kubesync.find_labelled(plan.cluster, ns, render.selector(ns))
+        labelled = kubesync.find_labelled(plan.cluster, ns, render.selector(ns))
+        plan.claims = kubesync.find_claims(plan.cluster, ns, render.selector(ns))
     except BaseException:
         plan.cluster.close()
         raise
+    plan.kept = [o for o in labelled if keep_data and o.get("kind") == "Namespace"]
+    plan.objects = [o for o in labelled if o not in plan.kept]
     return plan
 
 
@@ -95,13 +142,17 @@ def down(plan: DownPlan, *, timeout: float = 300.0) -> None:
     from platformctl import kubesync
 
     try:
-        if plan.cluster is not None and plan.objects:
+        deletes = plan.deletes
+        if plan.cluster is not None and deletes:
             ns = plan.settings.namespace
             selector = render.selector(ns)
-            kubesync.delete_objects(plan.cluster, plan.objects, selector, on_delete=lambda n: ui.info(f"  {n} deleted"))
+            kubesync.delete_objects(plan.cluster, deletes, selector, on_delete=lambda n: ui.info(f"  {n} deleted"))
             with ui.status(f"waiting until the platform in {ns!r} is gone"):
-                kubesync.wait_gone(plan.cluster, plan.objects, ns, selector, timeout=timeout)
-            ui.info(f"removed {len(plan.objects)} objects from context {plan.cluster.target.context!r}")
+                kubesync.wait_gone(plan.cluster, deletes, ns, selector, timeout=timeout)
+            ui.info(f"removed {len(deletes)} objects from context {plan.cluster.target.context!r}")
+            if plan.keep_data:
+                kept = ", ".join(str(c["metadata"]["name"]) for c in plan.claims) or "none"
+                ui.info(f"kept namespace {ns!r} and its claims ({kept}): `platformctl up` starts on them again")
     finally:
         if plan.cluster is not None:
             plan.cluster.close()

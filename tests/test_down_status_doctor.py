@@ -88,3 +88,14 @@ def test_doctor_with_context_checks_the_server_version(
     assert "minikube" not in checks, "not needed with --context"
     assert checks["security mode"]["detail"].startswith("server v1.36.3: pod-security-admission (restricted)")
     assert [(e.verb, e.uri) for e in real_cluster.requests()] == [("get", "/version")]
+
+
+@pytest.mark.fake_minikube
+def test_down_keep_data_cannot_delete_the_cluster(run_cli: RunCli, fake_minikube: FakeMinikube) -> None:
+    result = run_cli("down", "--keep-data", "--cluster", "delete", "--yes")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == (
+        "error: --keep-data: --keep-data keeps the claims in the cluster, and --cluster delete deletes the "
+        "cluster with them"
+    )
+    assert fake_minikube.calls() == [], "refused before minikube was asked anything"

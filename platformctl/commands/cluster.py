@@ -74,8 +74,20 @@ def down(
             "--timeout", envvar=ENV_TIMEOUT, metavar="SECONDS", min=0, help="Seconds to wait until it is gone."
         )
     ] = 300.0,
+    keep_data: Annotated[
+        bool,
+        typer.Option(
+            "--keep-data",
+            help="Keep the namespace and the PersistentVolumeClaims of Kafka and etcd: the next `up` finds "
+            "the topics and overrides again.",
+        ),
+    ] = False,
 ) -> None:
-    """Delete everything `up` created (by label, cluster-scoped objects too) and wait until it is gone."""
+    """Delete everything `up` created (by label, cluster-scoped objects too) and wait until it is gone.
+
+    The confirmation lists the PersistentVolumeClaims (Kafka's and etcd's data) it deletes; --keep-data
+    keeps them.
+    """
     from platformctl import config, hints, teardown
 
     # Settings first: the hint below must name the same cluster and namespace (`hints.command`).
@@ -86,7 +98,7 @@ def down(
             field="--yes",
             hint=f"run `{hints.command('down --yes')}` to confirm",
         )
-    plan = teardown.plan_down(settings, cluster.value if cluster else None)
+    plan = teardown.plan_down(settings, cluster.value if cluster else None, keep_data=keep_data)
     if plan.empty:
         if plan.cluster is not None:
             plan.cluster.close()
