@@ -100,7 +100,7 @@ class UpOptions:
 class Seeding:
     """What `up` did about the environment's topic-defaults in etcd."""
 
-    outcome: str  # "seeded", "already present" or "skipped"
+    outcome: str  # "seeded", "already present", "not needed" or "skipped"
     key: str
     reason: str | None = None  # why it was skipped
 
@@ -108,11 +108,17 @@ class Seeding:
         from platformctl import overrides
 
         env = settings.env
-        values = ", ".join(f"{k}={v}" for k, v in overrides.SEED_TOPIC_DEFAULTS.items())
+        seeded = overrides.seed_values(settings.kafka.brokers) or {}
+        values = ", ".join(f"{k}={v}" for k, v in seeded.items())
         if self.outcome == "seeded":
             return f"topic-defaults of environment {env!r}: seeded ({values})"
         if self.outcome == "already present":
             return f"topic-defaults of environment {env!r}: already present, left as they are"
+        if self.outcome == "not needed":
+            return (
+                f"topic-defaults of environment {env!r}: not needed ({settings.kafka.brokers} brokers replicate "
+                "topics as production does)"
+            )
         return (
             f"topic-defaults of environment {env!r}: skipped ({self.reason}); "
             f"run `{hints.command('overrides seed')}` once etcd is ready"
@@ -275,7 +281,10 @@ def step_wait(run: UpRun) -> None:
 
 
 def step_seed(run: UpRun) -> None:
-    """Write the environment's one-broker topic-defaults in etcd when it has none (never overwrites).
+    """Write the topic-defaults the broker count needs in etcd when it has none (never overwrites).
+
+    One broker needs replication 1 for production's topics (two: 2); three or more need nothing, so the
+    topic files apply exactly as written (`overrides.seed_values`).
 
     etcd is `etcd.endpoint` when configured, else the platform's own through an in-process forward. This
     step never fails `up`: with --no-wait etcd may not be ready, so it is skipped; an etcd that cannot be
@@ -286,14 +295,17 @@ def step_seed(run: UpRun) -> None:
 
     env = run.settings.env
     key = etcd.topic_defaults_key(env)
-    if not run.options.wait:
+    values = overrides.seed_values(run.settings.kafka.brokers)
+    if values is None:
+        run.seeding = Seeding("not needed", key)
+    elif not run.options.wait:
         run.seeding = Seeding("skipped", key, "etcd was not waited for: --no-wait")
     else:
         try:
             with contextlib.ExitStack() as stack:
                 endpoint = run.settings.etcd.endpoint or f"http://{reach.forward_to(stack, run.settings, 'etcd')}"
                 with ui.status(f"seeding {key}"):
-                    written = overrides.seed(EtcdStore(endpoint), env)
+                    written = overrides.seed(EtcdStore(endpoint), env, values)
             run.seeding = Seeding("seeded" if written else "already present", key)
         except PlatformError as e:
             run.seeding = Seeding("skipped", key, e.message)

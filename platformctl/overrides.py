@@ -36,6 +36,22 @@ Values = dict[str, int | str]
 # topic-defaults yet, and never over a value a user set.
 SEED_TOPIC_DEFAULTS: Values = {"replication-factor": 1, "min.insync.replicas": "1"}
 
+
+def seed_values(brokers: int) -> Values | None:
+    """The topic-defaults a platform of `brokers` needs: None once it has production's replication.
+
+    Production's topics ask for replication 3 (min ISR 2); with fewer brokers every such topic needs the
+    replication lowered to the broker count (and min ISR to 1, so one broker down still takes writes). With
+    three or more, the topic files apply exactly as written, so nothing is seeded.
+    """
+    from platformctl.settings import PRODUCTION_REPLICATION
+
+    if brokers >= PRODUCTION_REPLICATION:
+        return None
+    if brokers == 1:
+        return dict(SEED_TOPIC_DEFAULTS)
+    return {"replication-factor": brokers, "min.insync.replicas": "1"}
+
 COMMAND_LINE = "command line"
 
 
@@ -398,12 +414,12 @@ def unset(
     return _write(store, target, target.key(env), current, after)
 
 
-def seed(store: EtcdStore, env: str) -> bool:
-    """Write the one-broker topic-defaults if the environment has none. True if written.
+def seed(store: EtcdStore, env: str, values: Values = SEED_TOPIC_DEFAULTS) -> bool:
+    """Write the topic-defaults (by default the one-broker ones) if the environment has none. True if written.
 
     Put-if-absent in one request: a value a user set (even one that differs) is never overwritten.
     """
-    return store.create(etcd.topic_defaults_key(env), to_document(SEED_TOPIC_DEFAULTS))
+    return store.create(etcd.topic_defaults_key(env), to_document(values))
 
 
 # --- export / import -----------------------------------------------------------------------------

@@ -8,6 +8,8 @@ Also: the local ports `status` reports.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from platformctl import etcd
@@ -129,6 +131,45 @@ def test_up_seeds_the_topic_defaults_through_a_forward_to_the_platforms_etcd(
     again = run_cli(*real_cluster.args, "up", "--timeout", "120")
     assert again.exit_code == 0, again.stderr
     assert f"topic-defaults of environment '{env}': already present, left as they are" in again.stdout
+
+
+@pytest.mark.kube_real
+@pytest.mark.parametrize(
+    ("brokers", "seeded"),
+    [
+        (2, {"replication-factor": 2, "config": {"min.insync.replicas": "1"}}),
+        (3, None),  # production's replication: the topic files apply exactly as written
+    ],
+)
+def test_up_seeds_only_what_the_broker_count_needs(
+    run_cli: RunCli,
+    real_cluster: RealCluster,
+    store: etcd.EtcdStore,
+    tmp_path: Path,
+    brokers: int,
+    seeded: dict[str, object] | None,
+) -> None:
+    env = real_cluster.env
+    real_cluster.plane.add_persistent_volumes(brokers - 1)  # with the fixture's two: the brokers and etcd
+    config = tmp_path / "platformctl.yaml"
+    config.write_text(f"kafka:\n  brokers: {brokers}\n")
+    result = run_cli("--config", str(config), *real_cluster.args, "up", "--timeout", "180")
+    assert result.exit_code == 0, result.stderr
+    entry = store.get(etcd.topic_defaults_key(env))
+    if seeded is None:
+        assert entry is None
+        assert (
+            f"topic-defaults of environment '{env}': not needed ({brokers} brokers replicate topics as "
+            "production does)"
+        ) in result.stdout
+        assert etcd_forwards(real_cluster) == []  # etcd not even reached
+        manual = run_cli("--config", str(config), *real_cluster.args, "overrides", "seed")
+        assert manual.exit_code == 0, manual.stderr
+        assert f"nothing to seed: {brokers} brokers replicate topics as production does" in manual.stderr
+        assert store.get(etcd.topic_defaults_key(env)) is None
+    else:
+        assert entry is not None and entry.value == seeded
+        assert "seeded (replication-factor=2, min.insync.replicas=1)" in result.stdout
 
 
 @pytest.mark.kube_real

@@ -256,13 +256,21 @@ def overrides_import(
 
 @base.command(overrides_app, "seed", short_help="Write the one-broker topic-defaults if none are set.")
 def overrides_seed(ctx: typer.Context, etcd_endpoint: EtcdEndpointOption = None) -> None:
-    """Write the one-broker topic-defaults (replication-factor 1, min.insync.replicas 1) if none are set."""
+    """Write the topic-defaults the broker count needs if none are set.
+
+    One broker: replication-factor 1, min.insync.replicas 1 (kafka.brokers 2: replication-factor 2);
+    with three or more brokers nothing is needed and nothing is written.
+    """
     from platformctl import etcd, overrides
 
     settings, store = _etcd_store(ctx, etcd_endpoint)
     key = etcd.topic_defaults_key(settings.env)
-    values = ", ".join(f"{k}={v}" for k, v in overrides.SEED_TOPIC_DEFAULTS.items())
-    if overrides.seed(store, settings.env):
+    seed = overrides.seed_values(settings.kafka.brokers)
+    if seed is None:
+        ui.info(f"nothing to seed: {settings.kafka.brokers} brokers replicate topics as production does")
+        return
+    values = ", ".join(f"{k}={v}" for k, v in seed.items())
+    if overrides.seed(store, settings.env, seed):
         ui.info(f"seeded {key}: {values}")
     else:
         ui.info(f"{key} is already set: left as it is (never overwritten)")
