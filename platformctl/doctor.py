@@ -1,7 +1,8 @@
 """`platformctl doctor`: the checks for what goes wrong before it does, each passing or saying what to do.
 
-minikube and a driver on PATH, the host's memory and CPUs against the minikube settings, the kube
-context, the ports `port-forward` needs on 127.0.0.1, the server version against the security mode,
+minikube and a driver on PATH, the host's memory and CPUs against the minikube settings, what the platform
+(with kafka.brokers brokers) requests against minikube's CPUs and memory, the kube context, the ports
+`port-forward` needs on 127.0.0.1 (one per Kafka broker), the server version against the security mode,
 and pinned images. A failed check never raises: the CLI prints them all, then exits 1 if any failed.
 Only the intended context is ever contacted (the same guard as `up`), and nothing is started.
 """
@@ -61,10 +62,13 @@ def port_free(port: int) -> bool:
 
 
 def forward_ports(settings: Settings) -> list[tuple[str, int]]:
-    """(target, local port) of every port-forward the rendered platform offers (the flavor decides)."""
+    """(target, local port) of every port-forward the rendered platform offers (the flavor and the number of
+    Kafka brokers decide: one local port per broker)."""
+    from platformctl import forward
     from platformctl.render import components
 
-    return [(name, port) for c in components(settings) for name, port in c.ports.items()]
+    names = [name for c in components(settings) for name in c.ports]
+    return [(plan.name, plan.local_port) for plan in forward.targets(settings, names)]
 
 
 def port_state(port: int) -> tuple[bool, str | None]:
@@ -134,6 +138,7 @@ def run(settings: Settings) -> list[Check]:
             except PlatformError as e:
                 checks.append(Check("minikube profile", False, str(e), e.hint))
 
+    checks.append(_resources_check(settings))
     checks.append(_context_check(settings, running_profile is not None))
     for forward_target, port in forward_ports(settings):
         free, holder = port_state(port)
@@ -204,6 +209,17 @@ def checks_text(checks: list[Check], *, colour: bool = False) -> str:
         if not c.ok and c.fix:
             lines.append(f"{' ' * width}        fix: {c.fix}")
     return "\n".join(lines)
+
+
+def _resources_check(settings: Settings) -> Check:
+    """What the platform (kafka.brokers brokers and the rest) requests against minikube's CPUs and memory."""
+    from platformctl import sizing
+
+    try:
+        fit = sizing.fit(settings)
+    except PlatformError as e:
+        return Check("resources", False, str(e), e.hint)
+    return Check("resources", fit.ok, fit.detail, fit.fix)
 
 
 def _context_check(settings: Settings, minikube_running: bool) -> Check:
