@@ -190,6 +190,13 @@ def _diagnosis(cluster: Cluster, namespace: str, state: readiness.WorkloadState)
         hint = f"check the image tag in platformctl.yaml, or cache it with `{hints.command('images cache')}`"
     elif problem.kind == "unschedulable":
         hint = "give the cluster more memory/CPUs (minikube.memory, minikube.cpus) or lower the resources"
+    elif problem.kind == "storage":
+        hint = (
+            f"no volume for the claims (`kubectl --context {cluster.target.context} -n {namespace} get pvc`): the "
+            "cluster needs a default StorageClass with a provisioner (minikube: `minikube addons enable "
+            "default-storageclass storage-provisioner`), or set storage-class in platformctl.yaml, or "
+            "storage: ephemeral"
+        )
     return PlatformError(f"{state.name}: {problem.message}", hint=hint)
 
 
@@ -219,7 +226,7 @@ def wait_ready(
             if state.problem is None:
                 unschedulable_since.pop(state.name, None)
                 continue
-            if state.problem.kind == "unschedulable":
+            if state.problem.kind in ("unschedulable", "storage"):
                 first = unschedulable_since.setdefault(state.name, now)
                 if now - first < UNSCHEDULABLE_GRACE:
                     continue

@@ -11,7 +11,8 @@ the dicts to `assess()`. The failures worth stopping for at once, rather than wa
 - the container crashes: `CrashLoopBackOff` (its last log lines are fetched by the caller);
 - the container cannot be configured: `CreateContainerConfigError`;
 - no node can take the pod: `PodScheduled=False` with reason `Unschedulable` (the caller allows a
-  grace period: a node that has just started is briefly tainted not-ready).
+  grace period: a node that has just started is briefly tainted not-ready), told apart when it is the
+  pod's PersistentVolumeClaims that have no volume (a provisioner may take a moment too).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ CONFIG_FAILURES = ("CreateContainerConfigError", "CreateContainerError", "RunCon
 class Problem:
     """A reason the workload will not become ready by waiting."""
 
-    kind: str  # "rejected", "image", "crash", "config", "unschedulable"
+    kind: str  # "rejected", "image", "crash", "config", "unschedulable", "storage" (claims not bound)
     message: str
     pod: str | None = None
     container: str | None = None
@@ -145,7 +146,11 @@ def _pod_problem(pod: dict[str, Any]) -> Problem | None:
             and condition.get("status") == "False"
             and condition.get("reason") == "Unschedulable"
         ):
-            return Problem("unschedulable", f"pod cannot be scheduled: {condition.get('message', '')}", name)
+            message = str(condition.get("message", ""))
+            if "unbound" in message and "PersistentVolumeClaims" in message:
+                # No volume for the pod's claims (yet): a provisioner may still be creating one.
+                return Problem("storage", f"pod cannot be scheduled: its volume claims are not bound ({message})", name)
+            return Problem("unschedulable", f"pod cannot be scheduled: {message}", name)
     return None
 
 

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from platformctl import forward, kube
+from platformctl import forward, kube, render
+from platformctl.settings import Settings
 from tests.conftest import RunCli
 from tests.plugins.fake_portforward import listening_addresses
 from tests.plugins.kube_real import RealCluster
 
 COMPONENTS = ("kafka", "schema-registry", "kafka-ui", "etcd", "fluentd")
-OBJECTS = 17  # what `up` renders for the default settings on 1.36
+OBJECTS = len(render.render(Settings(), render.KubeVersion(1, 36)).documents)  # `up`'s objects, defaults, 1.36
 
 
 def error_line(err: str) -> str:

@@ -30,7 +30,9 @@ Making a pod fail (kwok stages; the scheduler's own verdicts need nothing specia
 
 Storage (no provisioner runs): a default StorageClass `standard` exists (as on minikube, Immediate binding),
 and `ControlPlane.add_persistent_volumes(n, capacity)` makes PersistentVolumes of that class for the
-PersistentVolume controller to bind PersistentVolumeClaims to; without one a claim stays Pending.
+PersistentVolume controller to bind PersistentVolumeClaims to; without one a claim stays Pending. Each
+`real_cluster` adds two (10Gi): what `up`'s defaults claim (one Kafka broker, etcd); a test that claims
+more adds more.
 
 What it does NOT model: containers (nothing runs: no probes, no exit codes but the stages' above, no
 `exec`; a port-forward reaches the routed server whichever pod it was for), kube-proxy and DNS (Service
@@ -164,6 +166,8 @@ def real_cluster(
     # The platform's etcd pod "listens" with the session etcd (a fresh environment per test, `--env`).
     assert control_plane.network is not None
     control_plane.network.route(2379, etcd_server.client_port)
+    # Volumes for the claims of one broker and etcd (`up`'s defaults): no provisioner runs here.
+    control_plane.add_persistent_volumes(2)
     try:
         yield RealCluster(control_plane, kubeconfig, namespace, user, credentials, etcd_env, etcd_server)
     finally:
