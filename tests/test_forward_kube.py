@@ -249,3 +249,30 @@ def test_a_broker_pod_resolves_to_its_named_port_only_while_ready() -> None:
         assert not_ready.value.hint is not None and "platformctl status" in not_ready.value.hint
     with pytest.raises(PlatformError, match=r"^pod dev/kafka-1 has no container port named 'jmx'$"):
         portforward.pod_port(broker_pod("kafka-1"), "jmx")
+
+
+def test_kafka_forwards_on_their_fixed_ports_in_a_network_namespace_of_their_own() -> None:
+    """Runs tests/netns_kafka_forwards.py (three brokers: exactly 127.0.0.1:9092-9094, through a real control
+    plane of its own) where those ports are free whatever else this machine runs: a new user and network
+    namespace with its own loopback."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    inner = Path(__file__).with_name("netns_kafka_forwards.py")
+    command = [
+        "unshare", "--user", "--map-root-user", "--net", "--",
+        "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(inner),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).parents[1],
+        env={**os.environ, "PLATFORMCTL_TEST_NETNS": "1"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "3 passed" in done.stdout, done.stdout
