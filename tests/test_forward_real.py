@@ -39,11 +39,12 @@ def test_a_service_port_resolves_to_its_ready_pod_and_container_port(
     assert up(run_cli, real_cluster, "--timeout", "120")[0] == 0
     kafka = opener(real_cluster, "kafka-service", 9092)
     try:
-        # Named targetPorts ("host", "internal"), resolved by the real EndpointSlice controller.
+        # The named targetPort ("internal"), resolved by the real EndpointSlice controller.
         assert kafka.resolve() == portforward.PodPort(ns, "kafka-0", pod_uid(real_cluster, "kafka-0"), 9092)
-        internal = opener(real_cluster, "kafka-service", 19092)
-        assert internal.resolve().port == 19092
-        internal.close()
+        # The HOST listener is on no Service: each broker's forward reads its pod for the port named "host".
+        broker = portforward.PodOpener(kube.api_client(real_cluster.context), ns, "kafka-0", "host")
+        assert broker.resolve() == portforward.PodPort(ns, "kafka-0", pod_uid(real_cluster, "kafka-0"), 29092)
+        broker.close()
     finally:
         kafka.close()
     reads = [e for e in real_cluster.requests() if e.resource == "endpointslices"]
@@ -163,7 +164,7 @@ def test_several_targets_in_one_command(
     etcd_port, kafka_port = free_port(), free_port()
     monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", kafka_port)  # tests bind free ports only
     real_cluster.route(2379, echo.port)
-    real_cluster.route(9092, echo.port)
+    real_cluster.route(29092, echo.port)  # the broker's HOST listener: what its host forward reaches
     seen = len(real_cluster.requests())
     result, echoes = run_until_ctrl_c(
         run_cli,
@@ -175,7 +176,7 @@ def test_several_targets_in_one_command(
     assert result.stdout == f"http://127.0.0.1:{etcd_port}\n127.0.0.1:{kafka_port}\n"
     assert echoes == [b"hello %d" % etcd_port, b"hello %d" % kafka_port]
     streams = [(e.name, e.uri.rsplit("=", 1)[1]) for e in real_cluster.requests()[seen:] if "/portforward" in e.uri]
-    assert streams == [("etcd-0", "2379"), ("kafka-0", "9092")]
+    assert streams == [("etcd-0", "2379"), ("kafka-0", "29092")]
 
 
 def test_open_forward_reaches_etcd_in_process_and_closes_after(
@@ -269,3 +270,40 @@ def test_port_forward_refuses_a_context_kubeconfig_does_not_have(run_cli: RunCli
     assert result.exit_code == 2
     assert "kube context 'prod' not found" in result.stderr
     assert real_cluster.requests() == []
+
+
+def consecutive_free_ports(count: int) -> int:
+    """The first of `count` consecutive free ports on 127.0.0.1: the brokers' fixed ports moved out of the way
+    of whatever this shared machine runs on 9092-9094 (tests/netns_kafka_forwards.py binds the real ones)."""
+    for _ in range(50):
+        base = free_port()
+        try:
+            for port in range(base, base + count):
+                socket.create_server(("127.0.0.1", port)).close()
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no run of free ports")
+
+
+def test_port_forward_kafka_opens_one_stream_per_broker_pod_through_the_api_server(
+    run_cli: RunCli, real_cluster: RealCluster, echo: EchoServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    real_cluster.plane.add_persistent_volumes(2)  # with the fixture's two: three brokers and etcd
+    config = tmp_path / "platformctl.yaml"
+    config.write_text("kafka:\n  brokers: 3\n")
+    assert up(run_cli, real_cluster, "--timeout", "180", config=config)[0] == 0
+    base = consecutive_free_ports(3)
+    monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", base)
+    real_cluster.route(29092, echo.port)  # every broker's HOST listener
+    seen = len(real_cluster.requests())
+    ports = [base, base + 1, base + 2]
+    result, echoes = run_until_ctrl_c(
+        run_cli, monkeypatch, ["--config", str(config), *real_cluster.args, "port-forward", "kafka"], ports
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "".join(f"127.0.0.1:{port}\n" for port in ports)
+    assert echoes == [b"hello %d" % port for port in ports]
+    # Each local port's stream went to its own broker's pod, to the HOST listener's container port.
+    streams = [e for e in real_cluster.requests()[seen:] if e.uri.endswith("/portforward?ports=29092")]
+    assert [(e.name, e.code) for e in streams] == [("kafka-0", 101), ("kafka-1", 101), ("kafka-2", 101)]

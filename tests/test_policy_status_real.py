@@ -201,7 +201,8 @@ def test_down_deletes_only_what_is_labelled_and_waits_until_the_namespace_is_gon
         seen = len(real_cluster.requests())
         result = run_cli(*real_cluster.args, "down", "--yes")
         assert result.exit_code == 0, result.stderr
-        assert f"removed {OBJECTS} objects from context 'lab'" in result.stderr
+        # The rendered objects and the two claims the StatefulSet controller made (Kafka's, etcd's).
+        assert f"removed {OBJECTS + 2} objects from context 'lab'" in result.stderr
         # It waited: the namespace finished terminating (its pods deleted by the real controllers, kwok
         # letting them go) before `down` returned.
         assert plane.request("GET", f"/api/v1/namespaces/{ns}")[0] == 404
@@ -209,7 +210,11 @@ def test_down_deletes_only_what_is_labelled_and_waits_until_the_namespace_is_gon
         for path in kept:
             assert plane.request("GET", path)[0] == 200, path
         deletes = [e for e in real_cluster.requests()[seen:] if e.verb == "delete"]
-        assert len(deletes) == OBJECTS and (deletes[-1].resource, deletes[-1].name) == ("namespaces", ns)
+        assert len(deletes) == OBJECTS + 2 and (deletes[-1].resource, deletes[-1].name) == ("namespaces", ns)
+        assert sorted(e.name for e in deletes if e.resource == "persistentvolumeclaims") == [
+            "data-etcd-0",
+            "data-kafka-0",
+        ]
         assert {e.name for e in deletes if e.resource == "validatingadmissionpolicies"} == {
             f"platformctl-{ns}-clusterip-only"
         }
@@ -239,15 +244,16 @@ def test_down_says_what_goes_with_the_namespace_and_deletes_nothing_when_decline
     from platformctl.commands import base
 
     monkeypatch.setattr(base, "interactive", lambda: True)
-    assert up(run_cli, real_cluster, "--no-wait")[0] == 0
+    assert up(run_cli, real_cluster, "--timeout", "120")[0] == 0  # ready: the claims are made and bound
     before = labelled(real_cluster)
     result = run_cli(*real_cluster.args, "down", input="n\n")
     assert result.exit_code == 1  # an answer, not an interruption (130)
     text = " ".join(result.stderr.split())
     assert f"delete {OBJECTS} objects labelled by platformctl" in text
     assert (
-        f"namespace '{real_cluster.namespace}' goes with everything in it: every topic and its data in Kafka, and the "
-        "environment overrides and applied records in the platform's etcd. Continue?"
+        "delete 2 PersistentVolumeClaims and the data on them (data-etcd-0 (10Gi), data-kafka-0 (10Gi)): every "
+        "topic and message in Kafka, and the environment overrides and applied records in the platform's etcd. "
+        "Continue?"
     ) in text
     assert "nothing deleted" in result.stderr
     assert labelled(real_cluster) == before
