@@ -1,8 +1,11 @@
 """The Kafka that `platformctl render` produces, as a pod would run it, on this machine.
 
 For tests/test_kafka_rendered_boot.py: the Kafka StatefulSet of a render, each pod's environment as
-Kubernetes builds it (`value`, `$(VAR)` references, `fieldRef`), turned into server.properties by the
-apache/kafka image's own rule, in the image's order (its entrypoint `/etc/kafka/docker/run`):
+Kubernetes builds it (`value`, `$(VAR)` references, `fieldRef`), then as the container's own command leaves
+it when it has one (the per-pod node id and advertised listeners are derived there from the pod's name: the
+command must hand over to the image's start script, which is replaced by `env -0` to read what the script
+would get), turned into server.properties by the apache/kafka image's own rule, in the image's order (its
+start script `/etc/kafka/docker/run`):
 
 1. `configureDefaults` (apache/kafka, docker/resources/common-scripts/configureDefaults): a fixed set of
    variables gets a default when the pod leaves it unset (`IMAGE_DEFAULTS`);
@@ -22,8 +25,9 @@ tmp dir. `localhost` stays `localhost`. `check` holds the platform's promises ag
 derives every listener from them, not from names or port numbers written here: the HOST listener is the
 one advertised on localhost, the INTERNAL one is the inter-broker listener, the controller listener is
 `controller.listener.names`, the in-cluster clients' address is what the render gives the platform's other
-workloads (`in_cluster_bootstraps`), and the port-forward's path is `render.components`' kafka target
-through the Service. So a change of layout (another port on the Service, N brokers) is followed.
+workloads (`in_cluster_bootstraps`), and the port-forward's path is `forward.targets`' kafka forwards (one
+per broker: a local port -> that pod's container port). So a change of layout (another port on the
+Service, N brokers) is followed.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ IMAGE_DEFAULTS = {
 _ENDPOINT = re.compile(r"^(?P<name>[A-Za-z0-9_]+)://(?P<host>\[[^\]]*\]|[^:/]*):(?P<port>\d+)$")
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1000, "M": 1000**2, "G": 1000**3}
+IMAGE_START = "/etc/kafka/docker/run"  # the apache/kafka image's CMD: configureDefaults, configure, launch
 
 
 # -- the render, as Kubernetes would run it ---------------------------------------------------------------
@@ -73,8 +78,7 @@ class RenderedKafka:
     statefulset: dict[str, Any]
     services: list[dict[str, Any]]
     others: list[dict[str, Any]]  # the platform's other pod templates (its in-cluster Kafka clients)
-    forward_port: int  # the Service port `port-forward kafka` opens (render.components)
-    forward_service: str
+    forwards: list[forward.Target]  # what `port-forward kafka` opens: one per broker (forward.targets)
 
     @property
     def pod_spec(self) -> dict[str, Any]:
@@ -107,9 +111,25 @@ class RenderedKafka:
         raise Broken(f"Service {service['metadata']['name']} has no port {port}")
 
     def env(self, ordinal: int) -> dict[str, str]:
+        """The environment the image's start script gets in pod `ordinal`: the kubelet's, then the command's."""
+        env = self.kubelet_env(ordinal)
+        command, args = self.container.get("command"), self.container.get("args")
+        if not command and not args:
+            return env
+        if args != [IMAGE_START] or not command:
+            raise Broken(f"the Kafka container must run a command that ends in the image's {IMAGE_START} (args)")
+        # The command's last word is `exec "$@"`: with `env -0` as its arguments it prints what it would pass on.
+        done = subprocess.run(
+            [*command, "env", "-0"], env={"PATH": os.environ["PATH"], **env}, capture_output=True, timeout=30
+        )
+        if done.returncode != 0:
+            raise Broken(f"the Kafka container's command fails in pod {ordinal}: {done.stderr.decode()}")
+        out = dict(item.split("=", 1) for item in done.stdout.decode().split("\0") if "=" in item)
+        noise = {"PATH", "PWD", "SHLVL", "_"} - env.keys()  # what bash itself sets
+        return {k: v for k, v in out.items() if k not in noise}
+
+    def kubelet_env(self, ordinal: int) -> dict[str, str]:
         """The container's environment in pod `ordinal`, as the kubelet builds it."""
-        if self.container.get("command") or self.container.get("args"):
-            raise Broken("the Kafka container overrides the image's entrypoint: extend this test to model it")
         pod = {
             "metadata.name": self.pod_name(ordinal),
             "metadata.namespace": self.namespace,
@@ -149,10 +169,7 @@ def rendered(settings: Settings) -> RenderedKafka:
     others = [
         d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "StatefulSet") and d is not sts
     ]
-    [component] = [c for c in render.components(settings) if c.name == "kafka"]
-    return RenderedKafka(
-        namespace, sts, services, others, component.ports[forward.KAFKA_TARGET], component.service
-    )
+    return RenderedKafka(namespace, sts, services, others, forward.targets(settings, [forward.KAFKA_TARGET]))
 
 
 # -- where things are on this machine -----------------------------------------------------------------------
@@ -169,11 +186,19 @@ class Loopback:
         self.kafka.container_port(container_port)  # a port the container does not declare is a mistake
         return self.ports.setdefault((ordinal, container_port), free_port())
 
-    def resolve(self, host: str, port: int, ordinal: int) -> tuple[int, int]:
-        """(pod ordinal, container port) that `host:port`, as written in pod `ordinal`, reaches."""
+    def resolve(self, host: str, port: int, ordinal: int, *, bootstrap: bool = False) -> tuple[int, int]:
+        """(pod ordinal, container port) that `host:port`, as written in pod `ordinal`, reaches.
+
+        `localhost` on a port `port-forward kafka` listens on is that forward's pod and container port (what
+        a host client is sent to); a Service is any of its pods, which only a bootstrap address may be.
+        """
         k = self.kafka
         sts = k.statefulset["metadata"]["name"]
         governing = k.statefulset["spec"]["serviceName"]
+        if host == "localhost":
+            for plan in k.forwards:
+                if plan.local_port == port and plan.pod is not None and plan.pod_port is not None:
+                    return int(plan.pod.rsplit("-", 1)[1]), k.container_port(plan.pod_port)
         if host in ("", "0.0.0.0", "localhost", "127.0.0.1", k.pod_name(ordinal)):
             return ordinal, port
         suffixes = ("", f".{k.namespace}", f".{k.namespace}.svc", f".{k.namespace}.svc.cluster.local")
@@ -182,7 +207,7 @@ class Loopback:
                 return i, port
         for service in k.services:
             if host in {f"{service['metadata']['name']}{s}" for s in suffixes}:
-                if k.replicas > 1:
+                if k.replicas > 1 and not bootstrap:
                     raise Broken(f"{host}:{port} is a Service (any broker): a broker must advertise its own pod")
                 return 0, k.service_target(service, port)
         raise Broken(f"{host}:{port} names nothing in the render (not a pod, not a Kafka Service)")
@@ -323,16 +348,24 @@ def check(kafka: RenderedKafka, props: Mapping[str, str], ordinal: int) -> Liste
             f"{forward.KAFKA_ADVERTISED_PORT + ordinal}"
         )
     ctl_port = kafka.container_port(listeners[controller][1])
+    host_port = kafka.container_port(listeners[host][1])
     for service in kafka.services:
         for entry in service["spec"]["ports"]:
-            if kafka.container_port(entry.get("targetPort", entry["port"])) == ctl_port:
+            target = kafka.container_port(entry.get("targetPort", entry["port"]))
+            if target == ctl_port:
                 raise Broken(f"Service {service['metadata']['name']} exposes the controller listener")
-    # The port-forward reaches the HOST listener: Service port -> targetPort -> the HOST listener's port.
-    [svc] = [s for s in kafka.services if s["metadata"]["name"] == kafka.forward_service]
-    if kafka.service_target(svc, kafka.forward_port) != kafka.container_port(listeners[host][1]):
+            if target == host_port:  # an in-cluster client would be sent to localhost
+                raise Broken(f"Service {service['metadata']['name']} exposes the HOST listener {host}")
+    # This broker's forward: its local port is the advertised one, and it reaches this pod's HOST listener.
+    plans = [p for p in kafka.forwards if p.local_port == advertised[host][1]]
+    if len(plans) != 1 or plans[0].pod != kafka.pod_name(ordinal) or plans[0].pod_port is None:
         raise Broken(
-            f"`port-forward kafka` opens {kafka.forward_service}:{kafka.forward_port}, which does not reach the "
-            f"HOST listener {host}"
+            f"no `port-forward kafka` forward of localhost:{advertised[host][1]} to pod {kafka.pod_name(ordinal)}"
+        )
+    if kafka.container_port(plans[0].pod_port) != host_port:
+        raise Broken(
+            f"`port-forward kafka` forwards localhost:{plans[0].local_port} to {plans[0].pod}:{plans[0].pod_port}, "
+            f"which is not the HOST listener {host}"
         )
     for voter in props.get("controller.quorum.voters", "").split(","):
         if voter:
@@ -343,7 +376,7 @@ def check(kafka: RenderedKafka, props: Mapping[str, str], ordinal: int) -> Liste
                 raise Broken(f"quorum voter {voter} is not this node's controller listener")
     if "-Xmx" in props.get("heap.opts", ""):
         raise Broken("KAFKA_HEAP_OPTS reached server.properties")
-    heap = re.search(r"-Xmx(\d+)([kmg])", kafka.env(ordinal).get("KAFKA_HEAP_OPTS", ""), re.IGNORECASE)
+    heap = re.search(r"-Xmx(\d+)([kmg])", kafka.kubelet_env(ordinal).get("KAFKA_HEAP_OPTS", ""), re.IGNORECASE)
     limit = kafka.container.get("resources", {}).get("limits", {}).get("memory")
     if heap and limit:
         heap_bytes = int(heap[1]) * {"k": 2**10, "m": 2**20, "g": 2**30}[heap[2].lower()]

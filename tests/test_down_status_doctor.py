@@ -98,4 +98,4 @@ def test_down_keep_data_cannot_delete_the_cluster(run_cli: RunCli, fake_minikube
         "error: --keep-data: --keep-data keeps the claims in the cluster, and --cluster delete deletes the "
         "cluster with them"
     )
-    assert fake_minikube.calls() == [], "refused before minikube was asked anything"
+    assert fake_minikube.calls == [], "refused before minikube was asked anything"

@@ -4,8 +4,9 @@ tests/renderedkafka.py turns the rendered StatefulSet into server.properties by 
 rule (its KafkaDockerWrapper, from the pinned jars) and moves only ports, cluster addresses and volume
 paths onto this machine. Here: the result boots as Apache Kafka 4.2, a client through the HOST listener
 (advertised as localhost, reached the way `port-forward kafka` reaches it) and one through the address the
-render gives in-cluster workloads both produce and consume; and wrong listener, quorum, storage or heap
-settings fail here, before a user's laptop.
+render gives in-cluster workloads both produce and consume, for one broker and for kafka.brokers 3 (every
+broker's own addresses); the reference topic file applies exactly as written on the three; and wrong
+listener, quorum, storage or heap settings fail here, before a user's laptop.
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
-from platformctl.settings import Settings
+from platformctl.kafka import Admin
+from platformctl.settings import KafkaSettings, Settings
 from tests import kafkacluster
+from tests.conftest import RunCli
 from tests.kafkacluster import QUIET
 from tests.renderedkafka import Broken, Pod, RenderedKafka, booted, endpoints, in_cluster_bootstraps, prepare, rendered
+
+REFERENCE = Path(__file__).parent.parent / "examples" / "twitter-topic.conf"
 
 pytestmark = pytest.mark.kafka_real
 
@@ -73,8 +78,10 @@ def _round_trip(bootstrap: str, topic: str, pods: list[Pod], *, expect_advertise
 # -- the tests ---------------------------------------------------------------------------------------------------
 
 
-def test_rendered_kafka_boots_and_serves_host_and_in_cluster_clients(tmp_path: Path) -> None:
-    kafka = rendered(Settings())
+@pytest.mark.parametrize("brokers", [1, 3])
+def test_rendered_kafka_boots_and_serves_host_and_in_cluster_clients(tmp_path: Path, brokers: int) -> None:
+    kafka = rendered(Settings(kafka=KafkaSettings(brokers=brokers)))
+    assert kafka.replicas == brokers
     with booted(kafka, tmp_path) as (loop, pods):
         # The host's clients: `port-forward kafka` delivers localhost:<advertised port> to the HOST listener.
         host_addresses = set()
@@ -95,7 +102,7 @@ def test_rendered_kafka_boots_and_serves_host_and_in_cluster_clients(tmp_path: P
             ihost, iport = advertised[pod.listeners.internal]
             internal_addresses.add(loop.endpoint(ihost, iport, pod.ordinal, bind=False))
         for host, port in sorted(set(bootstraps)):
-            ordinal, container_port = loop.resolve(host, port, 0)
+            ordinal, container_port = loop.resolve(host, port, 0, bootstrap=True)
             reached = [p for p in pods if p.ordinal == ordinal]
             listen = dict((n, p) for n, _, p in endpoints(reached[0].properties["listeners"]))
             by_port = {kafka.container_port(p): n for n, p in listen.items()}
@@ -105,6 +112,15 @@ def test_rendered_kafka_boots_and_serves_host_and_in_cluster_clients(tmp_path: P
             )
             bootstrap = f"127.0.0.1:{loop.port(ordinal, container_port)}"
             _round_trip(bootstrap, f"through-internal-{port}", pods, expect_advertised=internal_addresses)
+
+
+def _with_script(kafka: RenderedKafka, old: str, new: str) -> RenderedKafka:
+    """The container's command (the per-pod part of the render) with `old` replaced by `new`."""
+    for c in kafka.statefulset["spec"]["template"]["spec"]["containers"]:
+        if c["name"] == kafka.container["name"]:
+            assert any(old in word for word in c["command"]), f"{old!r} is not in the command"
+            c["command"] = [word.replace(old, new) for word in c["command"]]
+    return kafka
 
 
 def _with_env(kafka: RenderedKafka, name: str, value: str) -> RenderedKafka:
@@ -119,14 +135,12 @@ def _with_env(kafka: RenderedKafka, name: str, value: str) -> RenderedKafka:
 @pytest.mark.parametrize(
     ("mistake", "message"),
     [
-        (lambda k: _with_env(k, "KAFKA_ADVERTISED_LISTENERS",
-                             k.env(0)["KAFKA_ADVERTISED_LISTENERS"].replace("localhost:9092", "localhost:9094")),
-         "but `port-forward kafka` listens on 9092"),
-        (lambda k: _with_env(k, "KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9092"),
+        (lambda k: _with_env(k, "HOST_PORT_BASE", "9094"), "but `port-forward kafka` listens on 9092"),
+        (lambda k: _with_env(k, "KAFKA_CONTROLLER_QUORUM_VOTERS", f"{k.env(0)['KAFKA_NODE_ID']}@localhost:9092"),
          "is not this node's controller listener"),
         (lambda k: _with_env(k, "KAFKA_LOG_DIRS", "/opt/kafka/data"), "is on no volume"),
-        (lambda k: _with_env(k, "KAFKA_ADVERTISED_LISTENERS",
-                             k.env(0)["KAFKA_ADVERTISED_LISTENERS"] + ",CONTROLLER://localhost:9093"),
+        (lambda k: _with_script(k, "HOST://localhost:$((HOST_PORT_BASE + ordinal))",
+                                "HOST://localhost:$((HOST_PORT_BASE + ordinal)),CONTROLLER://localhost:9093"),
          "is advertised to clients"),
         (lambda k: _with_env(k, "KAFKA_HEAP_OPTS", "-Xms1200m -Xmx1200m"), "leaves too little"),
     ],
@@ -146,3 +160,43 @@ def test_a_setting_only_kafka_itself_refuses_fails_the_image_setup(tmp_path: Pat
     with pytest.raises(Broken, match="the image's setup failed") as caught:
         prepare(kafka, tmp_path)
     assert "voters" in str(caught.value), caught.value
+
+
+def test_the_reference_topic_file_applies_exactly_as_written_on_the_rendered_three_brokers(
+    run_cli: RunCli, tmp_path: Path, etcd_endpoint: str, etcd_env: str
+) -> None:
+    """kafka.brokers 3: `overrides seed` (what `up` runs) seeds nothing, and examples/twitter-topic.conf
+    (replication 3, min ISR 2) lands on the rendered cluster with every value from the file."""
+    config = tmp_path / "platformctl.yaml"
+    config.write_text("kafka:\n  brokers: 3\n")
+    scope = ("--config", str(config), "--env", etcd_env)
+    seeded = run_cli(*scope, "overrides", "seed", "--etcd-endpoint", etcd_endpoint)
+    assert seeded.exit_code == 0, seeded.stderr
+    assert "nothing to seed: 3 brokers replicate topics as production does" in seeded.stderr
+    kafka = rendered(Settings(kafka=KafkaSettings(brokers=3)))
+    with booted(kafka, tmp_path / "pods") as (loop, pods):
+        bootstrap = ",".join(
+            f"localhost:{loop.port(p.ordinal, kafka.container_port(_listen(p)[p.listeners.host]))}" for p in pods
+        )
+        _round_trip(bootstrap, "ready", pods, expect_advertised=set(bootstrap.split(",")))
+        servers = ("--bootstrap-server", bootstrap, "--etcd-endpoint", etcd_endpoint)
+        applied = run_cli(*scope, "topics", "apply", str(REFERENCE), *servers, "--yes")
+        assert applied.exit_code == 0, applied.stderr
+        state = Admin(bootstrap, timeout=30).describe(["twitter-topic"]).topics["twitter-topic"]
+        assert (state.partitions, state.replication_factor) == (9, 3)
+        assert dict(state.config) == {
+            "cleanup.policy": "compact",
+            "min.compaction.lag.ms": "3600000",
+            "min.cleanable.dirty.ratio": "0.5",
+            "delete.retention.ms": "86400000",
+            "min.insync.replicas": "2",
+            "retention.ms": "-1",
+        }
+        # Production's durability on the local replica: acks=all with min.insync.replicas 2 of 3.
+        producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "logger": QUIET})
+        producer.produce("twitter-topic", key=b"tweet-1", value=b"hello")
+        assert producer.flush(60) == 0, f"not delivered; logs: {_logs(pods)}"
+
+
+def _listen(pod: Pod) -> dict[str, int]:
+    return {name: port for name, _, port in endpoints(pod.properties["listeners"])}
