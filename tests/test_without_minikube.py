@@ -199,7 +199,7 @@ def test_doctor_fails_the_driver_when_the_docker_daemon_does_not_answer(
         "                     fix: start Docker (Docker Desktop, or `sudo systemctl start docker`), or set "
         "minikube.driver to another driver you have",
     ]
-    assert result.stderr == "error: 2 of 12 checks failed: minikube, driver\n"
+    assert result.stderr == "error: 2 of 13 checks failed: minikube, driver\n"
 
 
 @pytest.mark.fake_docker
