@@ -138,9 +138,9 @@ def _quantity(value: str) -> str:
 def _pinned_image(value: str) -> str:
     match = _IMAGE.fullmatch(value)
     if not match:
-        raise ValueError("must be an image reference such as apache/kafka:4.2.0")
+        raise ValueError("must be an image reference such as apache/kafka:4.2.2")
     if not match.group("tag") and not match.group("digest"):
-        raise ValueError("must be pinned to a tag or digest (apache/kafka:4.2.0), not left floating")
+        raise ValueError("must be pinned to a tag or digest (apache/kafka:4.2.2), not left floating")
     if match.group("tag") == "latest":
         raise ValueError("must be pinned to an exact tag, not 'latest'")
     return value
@@ -206,7 +206,7 @@ MAX_BROKERS = 9
 
 class KafkaSettings(_Model):
     flavor: Literal["apache", "fast-data-dev"] = "apache"
-    image: Image = "apache/kafka:4.2.0"
+    image: Image = "apache/kafka:4.2.2"
     # KRaft nodes, each broker and controller (render.py says why combined); broker i is advertised to
     # in-cluster clients as kafka-i.kafka-brokers.<ns>.svc.cluster.local:9092 and to the host as
     # localhost:9092+i (one `port-forward kafka` forward per broker).
@@ -235,7 +235,7 @@ class KafkaSettings(_Model):
 
 
 class SchemaRegistrySettings(_Model):
-    image: Image = "confluentinc/cp-schema-registry:8.2.0"
+    image: Image = "confluentinc/cp-schema-registry:8.2.4"
     heap: str = "-Xms128m -Xmx256m"
     resources: Resources = _resources("100m", "384Mi", "500m", "512Mi")
     # Reach an existing registry (its REST base URL) instead of the forward to the platform's.
@@ -248,14 +248,14 @@ class KafkaUiSettings(_Model):
 
 
 class EtcdSettings(_Model):
-    image: Image = "gcr.io/etcd-development/etcd:v3.6.8"
+    image: Image = "gcr.io/etcd-development/etcd:v3.6.16"
     resources: Resources = _resources("50m", "64Mi", "500m", "256Mi")
     volume_size: Quantity = "1Gi"
     endpoint: EtcdEndpoint | None = None
 
 
 class FluentdSettings(_Model):
-    image: Image = "fluent/fluentd:v1.19.1-debian-2.0"
+    image: Image = "fluent/fluentd:v1.19.3-debian-2.4"
     resources: Resources = _resources("50m", "128Mi", "250m", "256Mi")
 
 

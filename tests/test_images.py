@@ -35,7 +35,7 @@ def _running_profile(running_minikube: FakeMinikube) -> None:
 def _registry(fake_docker: FakeDocker, **overrides: Layers | Fails) -> None:
     for image in DEFAULTS:
         fake_docker.host.registry[image] = Layers([1_000_000, 200_000])
-    fake_docker.host.registry["apache/kafka:4.2.0"] = KAFKA_LAYERS
+    fake_docker.host.registry["apache/kafka:4.2.2"] = KAFKA_LAYERS
     fake_docker.host.registry.update({k.replace("__", "/"): v for k, v in overrides.items()})
 
 
@@ -126,10 +126,10 @@ def test_pinned_images_are_exactly_the_images_render_prints(
 @pytest.mark.parametrize(
     ("ref", "expected"),
     [
-        ("apache/kafka:4.2.0", "docker.io/apache/kafka:4.2.0"),
+        ("apache/kafka:4.2.2", "docker.io/apache/kafka:4.2.2"),
         ("busybox", "docker.io/library/busybox:latest"),
         ("index.docker.io/library/nginx:1.27", "docker.io/library/nginx:1.27"),
-        ("gcr.io/etcd-development/etcd:v3.6.8", "gcr.io/etcd-development/etcd:v3.6.8"),
+        ("gcr.io/etcd-development/etcd:v3.6.16", "gcr.io/etcd-development/etcd:v3.6.16"),
         ("localhost:5000/team/app:1", "localhost:5000/team/app:1"),
         ("nginx@sha256:" + "a" * 64, "docker.io/library/nginx@sha256:" + "a" * 64),
     ],
@@ -140,9 +140,9 @@ def test_canonical_spells_out_registry_and_library(ref: str, expected: str) -> N
 
 def test_digest_pinned_image_matches_by_digest_not_tag() -> None:
     digest = "sha256:" + "b" * 64
-    pinned = [images.PinnedImage(f"apache/kafka:4.2.0@{digest}", ("StatefulSet/kafka",))]
-    by_tag_only = images.states(pinned, ["docker.io/apache/kafka:4.2.0"], [])
-    by_digest = images.states(pinned, [f"docker.io/apache/kafka@{digest}"], [f"apache/kafka:4.2.0@{digest}"])
+    pinned = [images.PinnedImage(f"apache/kafka:4.2.2@{digest}", ("StatefulSet/kafka",))]
+    by_tag_only = images.states(pinned, ["docker.io/apache/kafka:4.2.2"], [])
+    by_digest = images.states(pinned, [f"docker.io/apache/kafka@{digest}"], [f"apache/kafka:4.2.2@{digest}"])
     assert (by_tag_only[0].in_node, by_digest[0].in_node, by_digest[0].in_cache) == (False, True, True)
 
 
@@ -151,18 +151,18 @@ def test_digest_pinned_image_matches_by_digest_not_tag() -> None:
 
 @pytest.mark.fake_minikube
 def test_list_shows_node_and_cache_flags_as_json(run_cli: RunCli, fake_minikube: FakeMinikube) -> None:
-    _present(fake_minikube, ["apache/kafka:4.2.0"], cache=False)
-    _present(fake_minikube, ["docker.io/confluentinc/cp-schema-registry:8.2.0"])
-    _present(fake_minikube, ["gcr.io/etcd-development/etcd:v3.6.8"], node=False)
+    _present(fake_minikube, ["apache/kafka:4.2.2"], cache=False)
+    _present(fake_minikube, ["docker.io/confluentinc/cp-schema-registry:8.2.4"])
+    _present(fake_minikube, ["gcr.io/etcd-development/etcd:v3.6.16"], node=False)
     result = run_cli("images", "list", "--output", "json")
     assert result.exit_code == 0, result.stderr
     listed = json.loads(result.stdout)
     assert [(i["image"], i["in_node"], i["in_cache"]) for i in listed] == [
-        ("apache/kafka:4.2.0", True, False),
-        ("confluentinc/cp-schema-registry:8.2.0", True, True),
+        ("apache/kafka:4.2.2", True, False),
+        ("confluentinc/cp-schema-registry:8.2.4", True, True),
         ("kafbat/kafka-ui:v1.4.2", False, False),
-        ("gcr.io/etcd-development/etcd:v3.6.8", False, True),
-        ("fluent/fluentd:v1.19.1-debian-2.0", False, False),
+        ("gcr.io/etcd-development/etcd:v3.6.16", False, True),
+        ("fluent/fluentd:v1.19.3-debian-2.4", False, False),
     ]
     assert listed[0]["used_by"] == ["StatefulSet/kafka"]
     assert fake_minikube.mutations() == []
@@ -170,12 +170,12 @@ def test_list_shows_node_and_cache_flags_as_json(run_cli: RunCli, fake_minikube:
 
 @pytest.mark.fake_minikube
 def test_list_text_table(run_cli: RunCli, fake_minikube: FakeMinikube) -> None:
-    _present(fake_minikube, ["apache/kafka:4.2.0"])
+    _present(fake_minikube, ["apache/kafka:4.2.2"])
     result = run_cli("images", "list")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["IMAGE", "NODE", "CACHE", "USED", "BY"]
-    assert lines[1].split() == ["apache/kafka:4.2.0", "yes", "yes", "StatefulSet/kafka"]
+    assert lines[1].split() == ["apache/kafka:4.2.2", "yes", "yes", "StatefulSet/kafka"]
     assert lines[3].split() == ["kafbat/kafka-ui:v1.4.2", "no", "no", "Deployment/kafka-ui"]
 
 
@@ -193,7 +193,7 @@ def test_list_follows_an_image_tag_changed_in_config(
     rendered = run_cli("--config", str(cfg), "render")
     assert set(listed) == _images_in(rendered.stdout)
     assert "apache/kafka:4.1.2" in listed and "ghcr.io/kafbat/kafka-ui:v1.3.0" in listed
-    assert "apache/kafka:4.2.0" not in listed and "kafbat/kafka-ui:v1.4.2" not in listed
+    assert "apache/kafka:4.2.2" not in listed and "kafbat/kafka-ui:v1.4.2" not in listed
 
 
 @pytest.mark.fake_minikube
@@ -206,7 +206,7 @@ def test_list_when_minikube_is_not_running_lists_them_with_presence_unknown(
     assert result.stderr.startswith(
         "warning: presence unknown: minikube profile 'minikube' is not running (status: Stopped) (start it with "
     )
-    assert result.stdout.splitlines()[1] == "apache/kafka:4.2.0                     unknown  unknown  StatefulSet/kafka"
+    assert result.stdout.splitlines()[1] == "apache/kafka:4.2.2                     unknown  unknown  StatefulSet/kafka"
 
 
 @pytest.mark.fake_minikube
@@ -242,14 +242,14 @@ def test_only_missing_images_are_pulled_and_a_second_run_does_nothing(
 ) -> None:
     _registry(fake_docker)
     _present(
-        fake_minikube, [i for i in DEFAULTS if i not in ("apache/kafka:4.2.0", "kafbat/kafka-ui:v1.4.2")]
+        fake_minikube, [i for i in DEFAULTS if i not in ("apache/kafka:4.2.2", "kafbat/kafka-ui:v1.4.2")]
     )
     result = run_cli("images", "cache")
     assert result.exit_code == 0, result.stderr
-    assert sorted(fake_docker.pulls()) == ["apache/kafka:4.2.0", "kafbat/kafka-ui:v1.4.2"]
-    assert sorted(fake_docker.loads()) == ["apache/kafka:4.2.0", "kafbat/kafka-ui:v1.4.2"]
+    assert sorted(fake_docker.pulls()) == ["apache/kafka:4.2.2", "kafbat/kafka-ui:v1.4.2"]
+    assert sorted(fake_docker.loads()) == ["apache/kafka:4.2.2", "kafbat/kafka-ui:v1.4.2"]
     assert sorted(fake_minikube.mutations()) == [
-        ["cache", "add", "docker.io/apache/kafka:4.2.0"],
+        ["cache", "add", "docker.io/apache/kafka:4.2.2"],
         ["cache", "add", "docker.io/kafbat/kafka-ui:v1.4.2"],
     ]
     node_env_calls = [c for c in fake_minikube.calls if c[0] == "docker-env"]
@@ -278,11 +278,11 @@ def test_image_already_on_the_host_is_loaded_without_pulling(
 ) -> None:
     _registry(fake_docker)
     _present(fake_minikube, DEFAULTS[1:])
-    fake_docker.host.store.add("apache/kafka:4.2.0")
+    fake_docker.host.store.add("apache/kafka:4.2.2")
     result = run_cli("images", "cache")
     assert result.exit_code == 0, result.stderr
     assert fake_docker.pulls() == []
-    assert fake_docker.loads() == ["apache/kafka:4.2.0"]
+    assert fake_docker.loads() == ["apache/kafka:4.2.2"]
 
 
 @pytest.mark.fake_minikube
@@ -293,12 +293,12 @@ def test_image_in_node_but_not_cached_is_only_added_to_the_cache(
     _registry(fake_docker)
     _present(fake_minikube, DEFAULTS)
     with fake_minikube.edit() as state:
-        state["cache"].remove("fluent/fluentd:v1.19.1-debian-2.0")
-    fake_docker.host.store.add("fluent/fluentd:v1.19.1-debian-2.0")
+        state["cache"].remove("fluent/fluentd:v1.19.3-debian-2.4")
+    fake_docker.host.store.add("fluent/fluentd:v1.19.3-debian-2.4")
     result = run_cli("images", "cache")
     assert result.exit_code == 0, result.stderr
     assert fake_docker.pulls() == [] and fake_docker.loads() == []
-    assert fake_minikube.mutations() == [["cache", "add", "docker.io/fluent/fluentd:v1.19.1-debian-2.0"]]
+    assert fake_minikube.mutations() == [["cache", "add", "docker.io/fluent/fluentd:v1.19.3-debian-2.4"]]
     assert not any(c[0] == "docker-env" for c in fake_minikube.calls)  # the node is not needed
 
 
@@ -314,13 +314,13 @@ def test_plain_progress_lines_when_not_a_terminal(
     _present(fake_minikube, DEFAULTS[1:])
     result = run_cli("images", "cache")
     assert result.exit_code == 0, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("apache/kafka:4.2.0")]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("apache/kafka:4.2.2")]
     assert lines == [
-        "apache/kafka:4.2.0: pulling",
-        "apache/kafka:4.2.0: pulled 2 layers, 31.5 MB",  # summed from the daemon's layer totals
-        "apache/kafka:4.2.0: loading into the minikube node",
-        "apache/kafka:4.2.0: adding to the minikube cache",
-        "apache/kafka:4.2.0: done",
+        "apache/kafka:4.2.2: pulling",
+        "apache/kafka:4.2.2: pulled 2 layers, 31.5 MB",  # summed from the daemon's layer totals
+        "apache/kafka:4.2.2: loading into the minikube node",
+        "apache/kafka:4.2.2: adding to the minikube cache",
+        "apache/kafka:4.2.2: done",
     ]
     assert "\x1b[" not in result.stderr
 
@@ -348,19 +348,19 @@ def test_progress_bars_on_a_terminal_follow_layer_events(
     assert result.exit_code == 0, result.stderr
     assert "\x1b[" in result.stderr  # a live display, not plain lines
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.stderr)
-    final = [line for line in text.splitlines() if line.startswith("apache/kafka:4.2.0")][-1]
+    final = [line for line in text.splitlines() if line.startswith("apache/kafka:4.2.2")][-1]
     assert "31.5/31.5 MB" in final and final.rstrip().endswith("done")
-    assert "apache/kafka:4.2.0: pulling" not in text
+    assert "apache/kafka:4.2.2: pulling" not in text
 
 
 def test_layer_tally_sums_bytes_and_counts_layers() -> None:
     from platformctl.dockerhost import _LayerTally
     from tests.plugins.fake_docker import layer_messages
 
-    tally = _LayerTally("apache/kafka:4.2.0")
+    tally = _LayerTally("apache/kafka:4.2.2")
     events = [
         e
-        for m in layer_messages("apache/kafka:4.2.0", Layers([300, 600, 900], already=1))
+        for m in layer_messages("apache/kafka:4.2.2", Layers([300, 600, 900], already=1))
         if (e := tally.feed(m)) is not None
     ]
     downloading = [e for e in events if e.status == "Downloading"]
@@ -402,21 +402,21 @@ def test_no_docker_daemon_is_one_line_and_nothing_is_changed(
             "pull access denied for kafbat/kafka-ui, repository does not exist or may require 'docker login'",
         ),
         (
-            "gcr.io/etcd-development/etcd:v3.6.8",
+            "gcr.io/etcd-development/etcd:v3.6.16",
             Fails("private-denied"),
-            "gcr.io/etcd-development/etcd:v3.6.8: pull denied: registry gcr.io refused "
-            "gcr.io/etcd-development/etcd:v3.6.8: Head",
+            "gcr.io/etcd-development/etcd:v3.6.16: pull denied: registry gcr.io refused "
+            "gcr.io/etcd-development/etcd:v3.6.16: Head",
         ),
         (
-            "gcr.io/etcd-development/etcd:v3.6.8",
+            "gcr.io/etcd-development/etcd:v3.6.16",
             Fails("not-found"),
-            "gcr.io/etcd-development/etcd:v3.6.8: image not found: registry gcr.io has no "
-            "gcr.io/etcd-development/etcd:v3.6.8: manifest for gcr.io/etcd-development/etcd:v3.6.8 not found",
+            "gcr.io/etcd-development/etcd:v3.6.16: image not found: registry gcr.io has no "
+            "gcr.io/etcd-development/etcd:v3.6.16: manifest for gcr.io/etcd-development/etcd:v3.6.16 not found",
         ),
         (
-            "apache/kafka:4.2.0",
+            "apache/kafka:4.2.2",
             Fails("disk-full"),
-            "apache/kafka:4.2.0: disk full: cannot pull apache/kafka:4.2.0 into the Docker daemon of the "
+            "apache/kafka:4.2.2: disk full: cannot pull apache/kafka:4.2.2 into the Docker daemon of the "
             "host: failed to register layer: write /var/lib/docker/",
         ),
     ],
@@ -449,8 +449,8 @@ def test_summary_lists_every_failure_in_manifest_order(
     run_cli: RunCli, fake_minikube: FakeMinikube, fake_docker: FakeDocker
 ) -> None:
     _registry(fake_docker)
-    fake_docker.host.registry["fluent/fluentd:v1.19.1-debian-2.0"] = Fails("not-found")
-    fake_docker.host.registry["apache/kafka:4.2.0"] = Fails("disk-full")
+    fake_docker.host.registry["fluent/fluentd:v1.19.3-debian-2.4"] = Fails("not-found")
+    fake_docker.host.registry["apache/kafka:4.2.2"] = Fails("disk-full")
     fake_docker.host.registry["kafbat/kafka-ui:v1.4.2"] = Fails("denied")
     result = run_cli("images", "cache")
     assert result.exit_code == 1
@@ -462,8 +462,8 @@ def test_summary_lists_every_failure_in_manifest_order(
         "fluent/fluentd",
     ]
     assert sorted(fake_docker.loads()) == [
-        "confluentinc/cp-schema-registry:8.2.0",
-        "gcr.io/etcd-development/etcd:v3.6.8",
+        "confluentinc/cp-schema-registry:8.2.4",
+        "gcr.io/etcd-development/etcd:v3.6.16",
     ]
     assert (
         "5 images: 0 already present, 2 pulled, 2 loaded into the node, 2 added to the minikube cache, "
@@ -482,7 +482,7 @@ def test_load_into_the_node_failing_with_a_full_disk(
     result = run_cli("images", "cache")
     assert result.exit_code == 1
     assert (
-        "  apache/kafka:4.2.0: disk full: cannot load apache/kafka:4.2.0 into the Docker daemon of the "
+        "  apache/kafka:4.2.2: disk full: cannot load apache/kafka:4.2.2 into the Docker daemon of the "
         "minikube node (minikube): write /var/lib/docker/tmp/docker-import-1234: no space left on device"
     ) in result.stderr.splitlines()
     assert fake_minikube.mutations() == []  # not cached: the node does not have it
@@ -517,7 +517,7 @@ def test_offline_fails_early_listing_missing_images(
     assert result.exit_code == 1
     assert _error_lines(result.stderr) == [
         "error: offline, and 2 image(s) are missing from the minikube node: "
-        "gcr.io/etcd-development/etcd:v3.6.8, fluent/fluentd:v1.19.1-debian-2.0"
+        "gcr.io/etcd-development/etcd:v3.6.16, fluent/fluentd:v1.19.3-debian-2.4"
     ]
     assert fake_docker.connects == [] and fake_minikube.mutations() == []
 
@@ -543,14 +543,14 @@ def test_other_runtimes_use_minikube_cache_add_and_image_load(
 ) -> None:
     fake_minikube.set_profile(runtime="containerd")
     _present(fake_minikube, DEFAULTS[:3])
-    _present(fake_minikube, ["gcr.io/etcd-development/etcd:v3.6.8"], node=False)
+    _present(fake_minikube, ["gcr.io/etcd-development/etcd:v3.6.16"], node=False)
     result = run_cli("images", "cache")
     assert result.exit_code == 0, result.stderr
     assert fake_docker.connects == []  # no Docker on this path
     # The two images are processed concurrently: compare without order.
     assert sorted(fake_minikube.mutations()) == [
-        ["cache", "add", "docker.io/fluent/fluentd:v1.19.1-debian-2.0"],
-        ["image", "load", "gcr.io/etcd-development/etcd:v3.6.8", "-p", "minikube"],
+        ["cache", "add", "docker.io/fluent/fluentd:v1.19.3-debian-2.4"],
+        ["image", "load", "gcr.io/etcd-development/etcd:v3.6.16", "-p", "minikube"],
     ]
     assert fake_minikube.node()[: len(SYSTEM_IMAGES)] == SYSTEM_IMAGES
     again = run_cli("images", "cache")
@@ -587,15 +587,15 @@ def test_ensure_images_returns_a_report_or_raises_one_error(
 ) -> None:
     settings = config.load_settings(config.GlobalOptions())
     version = render.parse_version("1.35")
-    _registry(fake_docker, **{"fluent__fluentd:v1.19.1-debian-2.0": Fails("not-found")})
+    _registry(fake_docker, **{"fluent__fluentd:v1.19.3-debian-2.4": Fails("not-found")})
     with pytest.raises(PlatformError) as failed:
         images.ensure_images(settings, version, offline=False)
     assert (
-        str(failed.value).splitlines()[1].startswith("  fluent/fluentd:v1.19.1-debian-2.0: image not found")
+        str(failed.value).splitlines()[1].startswith("  fluent/fluentd:v1.19.3-debian-2.4: image not found")
     )
     _registry(fake_docker)
     report = images.ensure_images(settings, version, offline=False)
-    assert (report.pulled, report.failed) == (["fluent/fluentd:v1.19.1-debian-2.0"], [])
+    assert (report.pulled, report.failed) == (["fluent/fluentd:v1.19.3-debian-2.4"], [])
     assert images.ensure_images(settings, version, offline=True).missing == []
 
 
@@ -607,7 +607,7 @@ def test_a_digest_pinned_image_is_pulled_by_digest() -> None:
     digest = "sha256:" + "c" * 64
     client = FakeDockerClient(store=MemoryStore(), registry={f"apache/kafka@{digest}": Layers([10])})
     daemon = Daemon(client, "the host")
-    assert not daemon.has_image(f"apache/kafka:4.2.0@{digest}")
-    daemon.pull(f"apache/kafka:4.2.0@{digest}")
+    assert not daemon.has_image(f"apache/kafka:4.2.2@{digest}")
+    daemon.pull(f"apache/kafka:4.2.2@{digest}")
     assert client.calls == [("get", f"apache/kafka@{digest}"), ("pull", f"apache/kafka@{digest}")]
-    assert daemon.has_image(f"apache/kafka:4.2.0@{digest}")
+    assert daemon.has_image(f"apache/kafka:4.2.2@{digest}")

@@ -350,3 +350,11 @@ def test_committed_manifests_match_the_templates() -> None:
         )
     assert not diff, "templates and manifests/ disagree; after checking the change, run " \
         "`platformctl render --out manifests`:\n" + "".join(diff)
+
+
+def test_the_suites_etcd_is_the_version_the_platform_deploys() -> None:
+    """tests/components/etcd/go.mod builds the etcd every test runs; it must be the image pin's version."""
+    from tests import components
+
+    assert components.etcd().version == EtcdSettings().image.rsplit(":", 1)[1]
+    assert components.kafka().version == KafkaSettings().image.rsplit(":", 1)[1]  # follows the pin by design

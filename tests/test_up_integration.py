@@ -55,8 +55,8 @@ def test_up_caches_missing_images_before_the_first_api_request(
     assert image_work and max(image_work) < requests[0].time
     assert "images: 5 images: 0 already present, 5 pulled" in result.stderr
     assert {canonical for canonical in minikube_platform.state["cache"]} >= {
-        "docker.io/apache/kafka:4.2.0",
-        "gcr.io/etcd-development/etcd:v3.6.8",
+        "docker.io/apache/kafka:4.2.2",
+        "gcr.io/etcd-development/etcd:v3.6.16",
     }
     again = run_cli(*real_cluster.scope, "up", "--no-wait")
     assert again.exit_code == 0, again.stderr
@@ -87,13 +87,13 @@ def test_offline_fails_listing_missing_images_and_sends_nothing_to_the_api_serve
     run_cli: RunCli, minikube_platform: FakeMinikube, fake_docker: FakeDocker, real_cluster: RealCluster
 ) -> None:
     with minikube_platform.edit() as state:
-        state["node"]["minikube"].append("docker.io/apache/kafka:4.2.0")
+        state["node"]["minikube"].append("docker.io/apache/kafka:4.2.2")
     result = run_cli(*real_cluster.scope, "up", "--offline")
     assert result.exit_code == 1
     error = next(line for line in result.stderr.splitlines() if line.startswith("error:"))
     assert error == (
-        "error: offline, and 4 image(s) are missing from the minikube node: confluentinc/cp-schema-registry:8.2.0, "
-        "kafbat/kafka-ui:v1.4.2, gcr.io/etcd-development/etcd:v3.6.8, fluent/fluentd:v1.19.1-debian-2.0"
+        "error: offline, and 4 image(s) are missing from the minikube node: confluentinc/cp-schema-registry:8.2.4, "
+        "kafbat/kafka-ui:v1.4.2, gcr.io/etcd-development/etcd:v3.6.16, fluent/fluentd:v1.19.3-debian-2.4"
     )
     assert real_cluster.requests() == []
     assert fake_docker.pulls() == [] and minikube_platform.mutations() == []

@@ -23,11 +23,11 @@ NO_MINIKUBE = (
     "hint: install it (https://minikube.sigs.k8s.io/docs/start/) or use an existing cluster with --context\n"
 )
 IMAGES = [
-    ("apache/kafka:4.2.0", "StatefulSet/kafka"),
-    ("confluentinc/cp-schema-registry:8.2.0", "Deployment/schema-registry"),
+    ("apache/kafka:4.2.2", "StatefulSet/kafka"),
+    ("confluentinc/cp-schema-registry:8.2.4", "Deployment/schema-registry"),
     ("kafbat/kafka-ui:v1.4.2", "Deployment/kafka-ui"),
-    ("gcr.io/etcd-development/etcd:v3.6.8", "StatefulSet/etcd"),
-    ("fluent/fluentd:v1.19.1-debian-2.0", "Deployment/fluentd"),
+    ("gcr.io/etcd-development/etcd:v3.6.16", "StatefulSet/etcd"),
+    ("fluent/fluentd:v1.19.3-debian-2.4", "Deployment/fluentd"),
 ]
 
 

@@ -288,11 +288,11 @@ def fake_minikube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeMiniku
 # The images the default render pins, as a user would read them: an expectation written by hand, so a
 # changed pin in settings.py shows up as a failing test rather than passing silently.
 PLATFORM_IMAGES = [
-    "apache/kafka:4.2.0",
-    "confluentinc/cp-schema-registry:8.2.0",
+    "apache/kafka:4.2.2",
+    "confluentinc/cp-schema-registry:8.2.4",
     "kafbat/kafka-ui:v1.4.2",
-    "gcr.io/etcd-development/etcd:v3.6.8",
-    "fluent/fluentd:v1.19.1-debian-2.0",
+    "gcr.io/etcd-development/etcd:v3.6.16",
+    "fluent/fluentd:v1.19.3-debian-2.4",
 ]
 
 SYSTEM_IMAGES = [
