@@ -97,6 +97,8 @@ KAFKA_TOPIC_CONFIGS: dict[str, ConfigKey] = dict(
         _k("local.retention.bytes", "long", minimum=-2),
         _k("local.retention.ms", "long", minimum=-2),
         _k("max.compaction.lag.ms", "long", minimum=1, compaction_only=True),
+        # New in 4.2.2 (the platform's pin): the largest record once decompressed; an older broker refuses it.
+        _k("max.decompressed.message.bytes", "int", minimum=1, maximum=2147483639),
         _k("max.message.bytes", "int", minimum=0),
         _k("message.timestamp.after.max.ms", "long", minimum=0),
         _k("message.timestamp.before.max.ms", "long", minimum=0),

@@ -60,7 +60,7 @@ def test_a_claim_binds_to_a_volume_the_test_made_and_stays_pending_without_one(r
         plane.wait_until(lambda: _phase(real_cluster, "data") == "Bound")
         claim = real_cluster.get(f"/api/v1/namespaces/{real_cluster.namespace}/persistentvolumeclaims/data")
         assert claim["spec"]["volumeName"] == volume and claim["spec"]["storageClassName"] == "standard"
-        _claim(real_cluster, "more", "1Gi")  # no volume left for it
+        _claim(real_cluster, "more", "100Gi")  # no volume that large (each real_cluster adds two of 10Gi)
         events = f"/api/v1/namespaces/{real_cluster.namespace}/events?fieldSelector=involvedObject.name=more"
         plane.wait_until(lambda: bool(real_cluster.get(events)["items"]))
         assert _phase(real_cluster, "more") == "Pending"
