@@ -90,8 +90,8 @@ def status(settings: Settings) -> tuple[dict[str, Any], PlatformError | None]:
                 "ready": f"{s.ready}/{s.desired}" if s.exists else "0/0",
                 "state": "ready" if s.ready_now else ("missing" if not s.exists else "not ready"),
                 "detail": s.summary,
-                "forwards": {t: f"127.0.0.1:{p}" for t, p in c.ports.items()},
-                "local_ports": {t: local_port(p) for t, p in c.ports.items()},
+                "forwards": {t: f"127.0.0.1:{p}" for t, p in forward_ports(settings, c).items()},
+                "local_ports": {t: local_port(p) for t, p in forward_ports(settings, c).items()},
             }
             for c, s in zip(components, states, strict=True)
         ],
@@ -121,13 +121,25 @@ def _no_cluster(settings: Settings, context: str, components: list[Any], e: Plat
                 "ready": None,
                 "state": "unknown",
                 "detail": "no cluster",
-                "forwards": {t: f"127.0.0.1:{p}" for t, p in c.ports.items()},
-                "local_ports": {t: local_port(p) for t, p in c.ports.items()},
+                "forwards": {t: f"127.0.0.1:{p}" for t, p in forward_ports(settings, c).items()},
+                "local_ports": {t: local_port(p) for t, p in forward_ports(settings, c).items()},
             }
             for c in components
         ],
         "ready": False,
     }
+
+
+def forward_ports(settings: Settings, component: Any) -> dict[str, int]:
+    """The local port of each port-forward a component offers: Kafka's one per broker (`kafka`, then
+    `kafka-1`, `kafka-2`, ... on 9093, 9094, ...), every other target its own."""
+    from platformctl import forward
+
+    ports: dict[str, int] = {}
+    for name in component.ports:
+        for i, plan in enumerate(forward.targets(settings, [name])):
+            ports[name if i == 0 else f"{name}-{i}"] = plan.local_port
+    return ports
 
 
 def local_port(port: int) -> dict[str, Any]:

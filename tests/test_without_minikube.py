@@ -114,6 +114,15 @@ def test_status_without_minikube_says_so_in_its_table(run_cli: RunCli, bare_path
     assert {c["state"] for c in report["components"]} == {"unknown"} and report["ready"] is False
 
 
+def test_status_lists_one_local_port_per_kafka_broker(run_cli: RunCli, bare_path: Path, tmp_path: Path) -> None:
+    config = tmp_path / "platformctl.yaml"
+    config.write_text("kafka:\n  brokers: 3\n")
+    report = json.loads(run_cli("--config", str(config), "status", "-o", "json").stdout)
+    [kafka] = [c for c in report["components"] if c["name"] == "kafka"]
+    assert kafka["forwards"] == {"kafka": "127.0.0.1:9092", "kafka-1": "127.0.0.1:9093", "kafka-2": "127.0.0.1:9094"}
+    assert [state["address"] for state in kafka["local_ports"].values()] == list(kafka["forwards"].values())
+
+
 def test_status_of_a_context_kubeconfig_lacks_is_bad_input(run_cli: RunCli, bare_path: Path) -> None:
     result = run_cli("--context", "nope", "status")
     assert result.exit_code == 2
