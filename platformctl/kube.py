@@ -359,8 +359,8 @@ class Cluster:
                     f"the API server refused {what}: a StatefulSet's volume claims, service name and pod "
                     "management cannot change in place (storage, a volume size, or a platform rendered by an "
                     "earlier platformctl)",
-                    hint="`platformctl down --keep-data` removes the StatefulSets and keeps their data; "
-                    "`platformctl up` then creates them anew on the same claims",
+                    hint=f"`{hints.command('down --keep-data')}` removes the StatefulSets and keeps their data; "
+                    f"`{hints.command('up')}` then creates them anew on the same claims",
                 )
             return PlatformError(f"the API server refused {what}: {message}")
         if status == 404:

@@ -55,7 +55,7 @@ class DownPlan:
         if self.keep_data:
             return (
                 f"keep namespace {ns!r} and its {len(self.claims)} PersistentVolumeClaims ({names}): "
-                "the next `platformctl up` starts on the same topics and overrides"
+                f"the next `{hints.command('up')}` starts on the same topics and overrides"
             )
         return (
             f"delete {len(self.claims)} PersistentVolumeClaims and the data on them ({names}): every topic "
@@ -152,7 +152,7 @@ def down(plan: DownPlan, *, timeout: float = 300.0) -> None:
             ui.info(f"removed {len(deletes)} objects from context {plan.cluster.target.context!r}")
             if plan.keep_data:
                 kept = ", ".join(str(c["metadata"]["name"]) for c in plan.claims) or "none"
-                ui.info(f"kept namespace {ns!r} and its claims ({kept}): `platformctl up` starts on them again")
+                ui.info(f"kept namespace {ns!r} and its claims ({kept}): `{hints.command('up')}` starts on them again")
     finally:
         if plan.cluster is not None:
             plan.cluster.close()

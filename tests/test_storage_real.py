@@ -128,3 +128,28 @@ def test_claims_without_a_volume_stop_up_with_what_to_do(
     assert "pod cannot be scheduled: its volume claims are not bound" in error
     assert "set storage-class in platformctl.yaml, or storage: ephemeral" in result.stderr
     assert {c["spec"]["storageClassName"] for c in claims(real_cluster).values()} == {"no-such-class"}
+
+
+def test_a_storage_change_is_refused_with_what_to_do_and_down_keep_data_then_up_applies_it(
+    run_cli: RunCli, real_cluster: RealCluster, tmp_path: Path
+) -> None:
+    """A StatefulSet's volumeClaimTemplates cannot change in place (the API server refuses the apply): what a
+    platform up with emptyDirs (storage: ephemeral, or an earlier platformctl) meets when claims arrive."""
+    ephemeral = tmp_path / "ephemeral.yaml"
+    ephemeral.write_text("storage: ephemeral\n")
+    first = run_cli("--config", str(ephemeral), *real_cluster.args, "up", "--timeout", "120")
+    assert first.exit_code == 0, first.stderr
+    assert claims(real_cluster) == {}
+    refused = run_cli(*real_cluster.args, "up", "--timeout", "120")
+    assert refused.exit_code == 1
+    error = next(line for line in refused.stderr.splitlines() if line.startswith("error: "))
+    assert f"StatefulSet {real_cluster.namespace}/kafka" in error
+    assert "a StatefulSet's volume claims, service name and pod management cannot change in place" in error
+    hint = " ".join(refused.stderr.split())
+    assert f"--namespace {real_cluster.namespace}" in hint or f"-n {real_cluster.namespace}" in hint
+    assert "down --keep-data` removes the StatefulSets and keeps their data" in hint
+    kept = run_cli(*real_cluster.args, "down", "--keep-data", "--yes", "--timeout", "120")
+    assert kept.exit_code == 0, kept.stderr
+    again = run_cli(*real_cluster.args, "up", "--timeout", "120")
+    assert again.exit_code == 0, again.stderr
+    assert sorted(claims(real_cluster)) == ["data-etcd-0", "data-kafka-0"]
