@@ -284,7 +284,8 @@ class Cluster:
     def __init__(self, target: Target, api: k8s_client.ApiClient) -> None:
         self.target = target
         self.api = api
-        self.server = str(api.configuration.host)
+        # For messages and status only: a kubeconfig may carry credentials in the URL (`https://user:pw@host`).
+        self.server = ui.redact(str(api.configuration.host))
 
     @classmethod
     def connect(cls, target: Target) -> Cluster:

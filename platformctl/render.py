@@ -11,6 +11,7 @@ re-emitted by the YAML emitter: what `render` prints is exactly what `up` applie
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -464,19 +465,57 @@ def to_yaml(documents: list[dict[str, Any]]) -> str:
     )
 
 
-def write_files(result: Rendered, out: Path) -> list[Path]:
-    """One file per component; stale platformctl files from an earlier render are removed."""
+# The first line of every file `render --out` writes: how a later render knows the file is its own (to
+# replace it, or remove it once nothing renders it) and how a person knows not to edit it.
+HEADER = "# Written by `platformctl render --out`: do not edit, render again (a later render replaces or removes it).\n"
+
+
+def file_text(docs: list[dict[str, Any]]) -> str:
+    """A file as `render --out` writes it."""
+    return HEADER + to_yaml(docs)
+
+
+@dataclass(frozen=True)
+class WrittenFiles:
+    written: list[Path]
+    removed: list[Path]  # files an earlier render wrote for components this render no longer has
+
+
+def _ours(path: Path) -> bool:
+    """A regular file (not a symlink) whose first line is HEADER: written by `render --out`."""
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return False
+        with path.open("rb") as f:
+            return f.read(len(HEADER.encode())) == HEADER.encode()
+    except OSError:
+        return False
+
+
+def write_files(result: Rendered, out: Path) -> WrittenFiles:
+    """One file per component into `out`. Only files platformctl wrote (HEADER) are ever replaced or
+    removed: a file of the same name that is not one of them (the user's own, a symlink) is refused before
+    anything is written, and files of an earlier render that this one no longer has are removed."""
+    wanted = [name for name, _ in result.files]
     try:
         out.mkdir(parents=True, exist_ok=True)
-        wanted = {name for name, _ in result.files}
-        for old in out.glob("[0-9][0-9]-*.yaml"):
-            if old.name not in wanted:
-                old.unlink()
+        foreign = [out / name for name in wanted if (out / name).is_symlink() or (out / name).exists()]
+        foreign = [path for path in foreign if not _ours(path)]
+        if foreign:
+            raise InputError(
+                "exists, and platformctl did not write it (its first line is not platformctl's): refusing to "
+                "overwrite it",
+                path=foreign[0],
+                hint="move it away, or render into a directory of its own",
+            )
+        stale = sorted(p for p in out.glob("*.yaml") if p.name not in wanted and _ours(p))
         written = []
         for name, docs in result.files:
             path = out / name
-            path.write_text(to_yaml(docs), encoding="utf-8")
+            path.write_text(file_text(docs), encoding="utf-8")
             written.append(path)
+        for path in stale:
+            path.unlink()
     except OSError as e:
         raise InputError(f"cannot write manifests: {e.strerror}", path=e.filename or out) from e
-    return written
+    return WrittenFiles(written, stale)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from platformctl.topiclayers import Value
 from platformctl.topics import Applied, Change, Plan, TopicPlan
 from platformctl.topicspec import Source
+from platformctl.ui import printable
 
 _COLOURS = {"+": "32", "~": "33", "-": "31", "!": "1;31"}  # green, yellow, red, bold red (ANSI SGR)
 
@@ -53,6 +54,14 @@ def _show(value: object) -> str:
 
 
 def _row(c: Change) -> _Row:
+    # Keys and values may come from a file or etcd (any text with --allow-unknown-config): shown escaped,
+    # a newline or a terminal escape in one cannot fake lines of the plan a person is about to confirm.
+    row = _raw_row(c)
+    reason = None if row.reason is None else printable(row.reason)
+    return _Row(row.marker, printable(row.key), printable(row.value), printable(row.source), reason)
+
+
+def _raw_row(c: Change) -> _Row:
     desired = None if c.desired is None else c.desired.value
     source = "" if c.desired is None else describe_source(c.desired)
     if c.action == "create" or (c.action == "set" and c.current is None):
@@ -139,7 +148,7 @@ def format_plan(
 def format_applied(done: Applied) -> str:
     lines = [f"created {name}" for name in done.created]
     lines += [f"partitions of {name}: now {count}" for name, count in done.partitions.items()]
-    lines += [f"config of {name}: {', '.join(changes)}" for name, changes in done.configured.items()]
+    lines += [f"config of {name}: {printable(', '.join(changes))}" for name, changes in done.configured.items()]
     lines += [f"deleted {name}" for name in done.pruned]
     changed = len(set(done.partitions) | set(done.configured))
     lines.append(f"applied: {len(done.created)} created, {changed} changed, {len(done.pruned)} deleted")

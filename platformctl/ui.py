@@ -8,6 +8,7 @@ imported on first use so `--version` and `--help` do not pay for consoles they n
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,6 +64,27 @@ def data(text: str) -> None:
     sys.stdout.flush()
 
 
+def stdout_closed() -> bool:
+    """Whether the reader of stdout went away (`platformctl ... | head`). If so, stdout is pointed at
+    /dev/null first, so that the interpreter's last flush does not fail again on the way out."""
+    import os
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        events = poller.poll(0)
+    except (OSError, ValueError, AttributeError):  # not a file (tests capture stdout)
+        return False
+    if not any(event & select.POLLERR for _, event in events):  # a pipe with no reader polls as an error
+        return False
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    return True
+
+
 def colour_stdout() -> bool:
     """Whether data on stdout may carry colour: a terminal, and the user did not ask for none
     (https://no-color.org; TERM=dumb)."""
@@ -115,9 +137,34 @@ def error(message: str, hint: str | None = None) -> None:
 
 
 def _escape(text: str) -> str:
+    """Every message on stderr: credentials in URLs hidden, control characters shown as escapes (lines
+    stay lines), and rich's markup escaped (a `[bold]` in a value is text)."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape("\n".join(printable(line) for line in redact(text).split("\n")))
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (newlines, terminal escapes, bidi overrides) written as escapes, so
+    a value from a file or etcd can neither fake lines of a plan nor drive the terminal that shows it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+# `scheme://user:password@` or `scheme://token@` in any URL: a kubeconfig's server, an etcd endpoint.
+_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^/?#@\s:]*)(?P<password>:[^/?#@\s]*)?@")
+
+
+def redact(text: str) -> str:
+    """`text` with the credentials of every URL in it replaced: `https://admin:****@host`."""
+
+    def hide(match: re.Match[str]) -> str:
+        if match.group("password") is None:
+            return f"{match.group('scheme')}****@"
+        return f"{match.group('scheme')}{match.group('user')}:****@"
+
+    return _CREDENTIALS.sub(hide, text) if "@" in text else text
 
 
 @contextmanager

@@ -84,7 +84,7 @@ def test_psp_render_validates_against_its_versions_schemas(
     policy = next(d for d in result.documents if d["kind"] == "PodSecurityPolicy")
     assert "persistentVolumeClaim" in policy["spec"]["volumes"]
     assert "hostPath" not in policy["spec"]["volumes"]
-    written = render.write_files(result, tmp_path)
+    written = render.write_files(result, tmp_path).written
     assert legacy_validate(f"{version}.0", written) == []
 
 
@@ -339,7 +339,7 @@ def test_committed_manifests_match_the_templates() -> None:
     settings = Settings()
     result = render.render(settings, render.parse_version(settings.minikube.kubernetes_version))
     committed = {p.name: p.read_text() for p in sorted((ROOT / "manifests").glob("*.yaml"))}
-    fresh = {name: render.to_yaml(docs) for name, docs in result.files}
+    fresh = {name: render.file_text(docs) for name, docs in result.files}
     diff = []
     for name in sorted(committed.keys() | fresh.keys()):
         diff += difflib.unified_diff(

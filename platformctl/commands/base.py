@@ -116,6 +116,8 @@ class _BoundaryGroup(PlatformGroup):
         except (Exit, TyperException):
             raise
         except Exception as e:
+            if isinstance(e, BrokenPipeError) and ui.stdout_closed():
+                raise Exit(int(ExitCode.FAULT)) from None  # the reader left (`| head`): stop, say nothing
             if _debug(ctx):
                 raise
             ui.error(

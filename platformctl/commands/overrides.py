@@ -147,7 +147,7 @@ def overrides_get(
     if output is OutputFormat.json:
         ui.data_json({**stored.to_json(), "values": overrides.to_document(values)})
         return
-    ui.data("\n".join(f"{k}={v}" for k, v in values.items()))
+    ui.data("\n".join(ui.printable(f"{k}={v}") for k, v in values.items()))
 
 
 @base.command(overrides_app, "unset", short_help="Remove override keys of one topic (or --defaults).")
@@ -194,7 +194,11 @@ def overrides_list(
         ui.info(f"environment {settings.env!r} has no overrides")
         return
     rows = [("TARGET", "KEY", "VALUE", "REVISION")]
-    rows += [(s.target.label(), k, str(v), str(s.revision)) for s in stored for k, v in s.values.items()]
+    rows += [
+        (s.target.label(), ui.printable(k), ui.printable(str(v)), str(s.revision))
+        for s in stored
+        for k, v in s.values.items()
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     ui.data("\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d}" for a, b, c, d in rows))
 

@@ -47,6 +47,8 @@ def render(
     if out is None:
         ui.data(rendering.to_yaml(result.documents))
         return
-    written = rendering.write_files(result, out)
-    for path in written:
+    files = rendering.write_files(result, out)
+    for path in files.written:
         ui.info(f"wrote {path}")
+    for path in files.removed:
+        ui.info(f"removed {path} (an earlier render wrote it; this one has no such component)")
