@@ -106,7 +106,7 @@ def test_ctrl_c_is_exit_130(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch) ->
 def test_render_out_writes_one_file_per_component(run_cli: RunCli, tmp_path: Path) -> None:
     out = tmp_path / "m"
     (out).mkdir()
-    (out / "99-stale.yaml").write_text("stale")
+    (out / "99-stale.yaml").write_text(rendering.HEADER + "stale")  # an earlier render's: removed
     (out / "notes.txt").write_text("mine")
     result = run_cli("render", "--out", str(out))
     assert result.exit_code == 0, result.stderr
