@@ -60,16 +60,26 @@ def field_name(path: PathKey) -> str:
 
 
 class _Constructor(yaml.constructor.SafeConstructor):
-    """SafeConstructor whose scalar conversions fail as YAML errors at the value (`!!int abc` raises a bare
-    ValueError in PyYAML, `!!timestamp x` an AttributeError)."""
+    """SafeConstructor whose scalar conversions fail as YAML errors at the value: `!!int abc` raises a bare
+    ValueError in PyYAML, `!!timestamp x` an AttributeError."""
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+
+def _strict(tag: str) -> None:
+    convert = yaml.constructor.SafeConstructor.yaml_constructors[tag]
+
+    def construct(constructor: yaml.constructor.SafeConstructor, node: yaml.Node) -> Any:
         try:
-            return super().construct_object(node, deep=deep)
+            return convert(constructor, node)
         except (ValueError, TypeError, AttributeError, OverflowError) as e:
             raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read {node.value!r} as {node.tag.rsplit(':', 1)[-1]}", node.start_mark
+                None, None, f"cannot read {node.value!r} as {tag.rsplit(':', 1)[-1]}", node.start_mark
             ) from e
+
+    _Constructor.add_constructor(tag, construct)  # type: ignore[type-var]  # (the stubs expect a Loader)
+
+
+for _tag in ("int", "float", "timestamp", "bool", "binary"):
+    _strict(f"tag:yaml.org,2002:{_tag}")
 
 
 class _TooDeep(yaml.composer.ComposerError):
@@ -155,9 +165,78 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _survey(root: yaml.Node, path: str | Path) -> LineMap:
-    """Check the bounds (module docstring) and map every path to its line; raises `InputError(s)`."""
-    # 1. The size and depth each node has once every alias in it is expanded, bottom-up: each node is
-    #    counted once (aliases share nodes), so this is linear in the file, not in its expansion.
+    """Check the bounds (module docstring) and map every path to its line; raises `InputError(s)`.
+
+    One walk top-down visits each node once: lines, duplicate keys, long integers and the nesting of what
+    is written. Only a document with aliases (a node reached twice) gets the second, bottom-up pass that
+    sizes what the aliases expand to, finds aliases inside their own anchor and the nesting through them.
+    """
+    lines = LineMap()
+    errors: list[InputError] = []
+    seen: set[int] = set()
+    aliases: list[tuple[yaml.Node, PathKey, int]] = []  # where a node is reached again, in document order
+    keys = _KeyReader()
+    walk: list[tuple[yaml.Node, PathKey, int]] = [(root, (), 0)]
+    lines[()] = root.start_mark.line + 1
+    while walk:
+        node, at, level = walk.pop()
+        if id(node) in seen:
+            aliases.append((node, at, level))
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _INT_TAG and len(node.value) > inputfile.MAX_INT_DIGITS:
+                errors.append(
+                    InputError(
+                        f"integer too long ({len(node.value)} characters; at most {inputfile.MAX_INT_DIGITS})",
+                        path=path,
+                        line=node.start_mark.line + 1,
+                        field=field_name(at) or None,
+                    )
+                )
+            continue
+        if level + 1 > inputfile.MAX_DEPTH:
+            raise InputError(_too_deep(), path=path, line=node.start_mark.line + 1)
+        if isinstance(node, yaml.SequenceNode):
+            for index in range(len(node.value) - 1, -1, -1):
+                item = node.value[index]
+                lines[(*at, index)] = item.start_mark.line + 1
+                walk.append((item, (*at, index), level + 1))
+            continue
+        first: dict[Any, yaml.Node] = {}
+        pending = []
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                pending.append((value_node, at, level + 1))  # merged mappings: their own keys, their own lines
+                continue
+            child = (*at, key_node.value)
+            lines[child] = key_node.start_mark.line + 1
+            pending.append((value_node, child, level + 1))
+            value = keys.read(key_node)
+            earlier = first.get(value)
+            if earlier is not None:
+                errors.append(
+                    InputError(
+                        f"duplicate key (first at line {earlier.start_mark.line + 1})",
+                        path=path,
+                        line=key_node.start_mark.line + 1,
+                        field=field_name(child),
+                    )
+                )
+            else:
+                first[value] = key_node
+        walk.extend(reversed(pending))
+    if aliases:
+        _check_aliases(root, aliases, lines, path)
+    InputErrors.raise_if_any(sorted(errors, key=lambda e: e.line or 0))
+    return lines
+
+
+def _check_aliases(
+    root: yaml.Node, aliases: list[tuple[yaml.Node, PathKey, int]], lines: LineMap, path: str | Path
+) -> None:
+    """The size and depth each node has once every alias in it is expanded, bottom-up: each node is
+    counted once (aliases share nodes), so this is linear in the file, not in its expansion."""
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
     visiting: set[int] = set()
@@ -188,67 +267,17 @@ def _survey(root: yaml.Node, path: str | Path) -> LineMap:
             f"YAML aliases expand this document to more than {limit:,} values ({len(size):,} as written); "
             "platformctl refuses to expand it",
             path=path,
-            line=_first_alias_line(root),
+            line=_alias_line(aliases[0][1], lines),
         )
+    for node, at, level in aliases:
+        if level + depth[id(node)] > inputfile.MAX_DEPTH + 1:  # containers, plus the scalar in the last
+            raise InputError(_too_deep(), path=path, line=_alias_line(at, lines))
 
-    # 2. Lines, duplicate keys and long integers, top-down, each node once: values reached through an
-    #    alias keep the lines of the place the alias is written.
-    lines = LineMap()
-    errors: list[InputError] = []
-    seen: set[int] = set()
-    keys = _KeyReader()
-    walk: list[tuple[yaml.Node, PathKey, int]] = [(root, (), 0)]
-    lines[()] = root.start_mark.line + 1
-    while walk:
-        node, at, level = walk.pop()
-        if id(node) in seen:
-            if level + depth[id(node)] > inputfile.MAX_DEPTH + 1:  # containers, plus the scalar in the last
-                raise InputError(_too_deep(), path=path, line=lines.line(at))
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.ScalarNode):
-            if node.tag == _INT_TAG and len(node.value) > inputfile.MAX_INT_DIGITS:
-                errors.append(
-                    InputError(
-                        f"integer too long ({len(node.value)} characters; at most {inputfile.MAX_INT_DIGITS})",
-                        path=path,
-                        line=node.start_mark.line + 1,
-                        field=field_name(at) or None,
-                    )
-                )
-            continue
-        if level + 1 > inputfile.MAX_DEPTH:
-            raise InputError(_too_deep(), path=path, line=node.start_mark.line + 1)
-        if isinstance(node, yaml.SequenceNode):
-            for index, item in reversed(list(enumerate(node.value))):
-                lines[(*at, index)] = item.start_mark.line + 1
-                walk.append((item, (*at, index), level + 1))
-            continue
-        first: dict[Any, yaml.Node] = {}
-        pending = []
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
-                pending.append((value_node, at, level + 1))  # merged mappings: their own keys, their own lines
-                continue
-            child = (*at, key_node.value)
-            lines[child] = key_node.start_mark.line + 1
-            pending.append((value_node, child, level + 1))
-            value = keys.read(key_node)
-            earlier = first.get(value)
-            if earlier is not None:
-                errors.append(
-                    InputError(
-                        f"duplicate key (first at line {earlier.start_mark.line + 1})",
-                        path=path,
-                        line=key_node.start_mark.line + 1,
-                        field=field_name(child),
-                    )
-                )
-            else:
-                first[value] = key_node
-        walk.extend(reversed(pending))
-    InputErrors.raise_if_any(sorted(errors, key=lambda e: e.line or 0))
-    return lines
+
+def _alias_line(at: PathKey, lines: LineMap) -> int | None:
+    """Where an alias is written: its key's line, or for a list item its list's (an alias keeps no
+    position of its own: PyYAML hands back the anchored node, with the anchor's position)."""
+    return lines.line(at[:-1] if at and isinstance(at[-1], int) else at)
 
 
 class _KeyReader:
@@ -266,22 +295,6 @@ class _KeyReader:
             return (type(value := self._constructor.construct_object(node)).__name__, value)
         except yaml.YAMLError:
             return (node.tag, node.value)  # reported when the document is constructed
-
-
-def _first_alias_line(root: yaml.Node) -> int | None:
-    """The line of the first value written as an alias (a node reached a second time), in document order."""
-    seen: set[int] = set()
-    walk: list[tuple[yaml.Node, int]] = [(root, root.start_mark.line + 1)]
-    while walk:
-        node, line = walk.pop()
-        if id(node) in seen:
-            return line
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            walk.extend((value, key.start_mark.line + 1) for key, value in reversed(node.value))
-        elif isinstance(node, yaml.SequenceNode):  # an alias item has no mark of its own: its list's line
-            walk.extend((item, node.start_mark.line + 1) for item in reversed(node.value))
-    return None
 
 
 def scalar(text: str) -> Any:
