@@ -301,7 +301,7 @@ class EtcdStore:
         raw = _unb64(kv.get("value", ""))
         try:
             value = json.loads(raw) if raw else None
-        except ValueError:
+        except (ValueError, RecursionError):  # a 1 MiB `[[[[...` by hand recurses past Python's limit
             value = raw.decode(errors="replace")  # not ours: show it, never crash on it
         return Entry(
             key=key,

@@ -356,6 +356,21 @@ def test_a_hand_edited_invalid_value_in_etcd_is_an_input_error(store: etcd.EtcdS
     assert f"{key}: config.retention.ms: must be an integer" in str(caught.value)
 
 
+def test_a_hand_edited_value_nested_past_the_recursion_limit_is_an_input_error(
+    store: etcd.EtcdStore, etcd_server: EtcdServer, etcd_env: str
+) -> None:
+    """JSON nested 100,000 deep (one 200 kB value, written by hand) made the JSON decoder recurse past
+    Python's limit: an internal RecursionError. It is a value that is not platformctl's, like any other."""
+    import etcd3gw
+
+    key = etcd.topic_key(etcd_env, "orders")
+    client = etcd3gw.Etcd3Client(host="127.0.0.1", port=etcd_server.client_port, api_path="/v3/")
+    client.put(key, "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError) as caught:
+        overrides.layers_for(store, etcd_env, ["orders"])
+    assert str(caught.value).startswith(f"{key}: must be a mapping of topic fields and config (got str)")
+
+
 def test_an_import_larger_than_one_etcd_transaction_goes_in_chunks(
     store: etcd.EtcdStore, etcd_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
