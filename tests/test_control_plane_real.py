@@ -34,16 +34,14 @@ def _namespace(cluster: RealCluster) -> str:
     return cluster.namespace
 
 
-def _claim(cluster: RealCluster, name: str, size: str) -> None:
+def _claim(cluster: RealCluster, name: str, size: str, volume: str | None = None) -> None:
+    spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}
+    if volume is not None:  # this volume only: the volumes other tests leave Available would do as well
+        spec["selector"] = {"matchLabels": {"platformctl-test/pv-name": volume}}
     cluster.plane.api(
         "POST",
         f"/api/v1/namespaces/{cluster.namespace}/persistentvolumeclaims",
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name},
-            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
-        },
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name}, "spec": spec},
     )
 
 
@@ -56,7 +54,7 @@ def test_a_claim_binds_to_a_volume_the_test_made_and_stays_pending_without_one(r
     _namespace(real_cluster)
     (volume,) = plane.add_persistent_volumes(1, capacity="2Gi")
     try:
-        _claim(real_cluster, "data", "1Gi")  # the default StorageClass `standard`, as on minikube
+        _claim(real_cluster, "data", "1Gi", volume)  # the default StorageClass `standard`, as on minikube
         plane.wait_until(lambda: _phase(real_cluster, "data") == "Bound")
         claim = real_cluster.get(f"/api/v1/namespaces/{real_cluster.namespace}/persistentvolumeclaims/data")
         assert claim["spec"]["volumeName"] == volume and claim["spec"]["storageClassName"] == "standard"

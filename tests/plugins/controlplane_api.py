@@ -203,7 +203,7 @@ class ControlPlaneApi:
             self.api("POST", "/api/v1/persistentvolumes", {
                 "apiVersion": "v1",
                 "kind": "PersistentVolume",
-                "metadata": {"name": name, "labels": {"platformctl-test/pv": "true"}},
+                "metadata": {"name": name, "labels": {"platformctl-test/pv": "true", "platformctl-test/pv-name": name}},
                 "spec": {
                     "capacity": {"storage": capacity},
                     "accessModes": ["ReadWriteOnce"],
