@@ -443,3 +443,22 @@ def test_describe_reads_configs_in_chunks(
     assert kafka_wire.count("DescribeConfigs") == 3
     retention = {n: t.config["retention.ms"] for n, t in state.topics.items()}
     assert retention == {n: str(1000 + i) for i, n in enumerate(names)}
+
+
+def test_a_name_colliding_on_dot_and_underscore_is_refused_as_kafka_would(
+    run_cli: RunCli, kafka: KafkaCluster, kafka_wire: Wire, tmp_path: Path
+) -> None:
+    admin = Admin(kafka.bootstrap, timeout=10)
+    admin.create_topics([NewTopicRequest("metrics.clash", 1, 1, {})])
+    admin.wait_for({"metrics.clash": 1})
+    path = _write(tmp_path, "topic: {name: metrics_clash, partitions: 1, replication-factor: 1}\n")
+    kafka_wire.clear()
+    result = run_cli("topics", "apply", str(path), "--bootstrap-server", kafka.bootstrap, "--yes", "--no-overrides")
+    assert result.exit_code == 2
+    assert "collides with existing topic 'metrics.clash'" in result.stderr
+    assert kafka_wire.mutating == [] and kafka_wire.validations == []  # refused before asking Kafka
+    client = kafka.client()
+    [future] = client.create_topics([NewTopic("metrics_clash", 1, 1)], validate_only=True).values()
+    error = _refusal(future)
+    assert error.code() == KafkaError.TOPIC_EXCEPTION, error  # InvalidTopicException
+    assert error.str() == "Topic 'metrics_clash' collides with existing topic: metrics.clash"
