@@ -54,12 +54,13 @@ def topic_file(path: Path, names: list[str]) -> Path:
     return path
 
 
-def timed(command: list[str], cwd: Path) -> float:
+def timed(command: list[str], cwd: Path, cluster: KafkaCluster | None = None) -> float:
     start = time.perf_counter()
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command[:5])} failed ({done.returncode}):\n{done.stderr}")
+        logs = cluster.describe_logs() if cluster is not None else ""
+        raise SystemExit(f"{' '.join(command[:5])} failed ({done.returncode}):\n{done.stderr}\n{logs}")
     return elapsed
 
 
@@ -116,18 +117,18 @@ class Sizes:
         cluster.wire.clear()
         command = [self.platformctl, "-q", "topics", "apply", str(path), "--yes", "--no-overrides",
                    "--bootstrap-server", cluster.bootstrap]  # fmt: skip
-        self.samples.setdefault((name, "noop"), []).append(timed(command, self.base))
+        self.samples.setdefault((name, "noop"), []).append(timed(command, self.base, cluster))
         self.noop_mutating.append(len(cluster.wire.mutating))
 
     def side(self, side: str, cluster: KafkaCluster, names: list[str]) -> float:
         if side == "apply":
             path = topic_file(self.base / f"{names[0]}.yaml", names)
             return timed([self.platformctl, "-q", "topics", "apply", str(path), "--yes", "--no-overrides",
-                          "--bootstrap-server", cluster.bootstrap], self.base)  # fmt: skip
+                          "--bootstrap-server", cluster.bootstrap], self.base, cluster)  # fmt: skip
         names_file = self.base / f"{names[0]}.names"
         names_file.write_text("\n".join(names))
         raw = [sys.executable, str(HERE / "raw_create.py"), cluster.bootstrap, str(names_file), side]
-        return timed(raw, self.base)
+        return timed(raw, self.base, cluster)
 
     def median(self, cluster: str, side: str) -> float:
         return statistics.median(self.samples[(cluster, side)])
