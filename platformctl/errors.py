@@ -59,7 +59,8 @@ class InputError(PlatformError):
         """`file:line: field` (each part only when known), the prefix compilers and linters use."""
         where = ""
         if self.path is not None:
-            where = self.path if self.line is None else f"{self.path}:{self.line}"
+            path = _printable(self.path)  # a file name is any text a user or a script passed
+            where = path if self.line is None else f"{path}:{self.line}"
         if self.field:
             field = _printable(self.field)
             where = f"{where}: {field}" if where else field

@@ -4,6 +4,7 @@
   is shown escaped in the plan a person confirms: it cannot fake plan lines or drive the terminal.
 - Credentials in a URL (a kubeconfig's `server: https://user:pass@host`, an etcd endpoint) never reach the
   screen: errors and `status` show `user:****@`.
+- The same for values shown by `overrides set/get/list`, and for every message on stderr (a file name too).
 - `platformctl ... | head`: the reader leaving ends the command quietly (exit 1, as Typer's own output does),
   not with "internal error: BrokenPipeError".
 - `render --out DIR` replaces or removes only files platformctl wrote (their first line says so), says
@@ -52,6 +53,36 @@ def test_control_characters_in_values_and_keys_are_escaped_in_the_plan(
     assert not any("forever" in line and "x.note" not in line for line in lines)
     assert r"1\n+ fake-topic\n    + retention.ms  forever  t.yaml:1\x1b[2J" in result.stdout
     assert r"x.\x1b]0;title\x07" in result.stdout
+
+
+# A value that would fake a line of output and clear the screen if printed raw.
+FAKE = "x\n+ fake-topic  retention.ms=1\x1b[2J"
+SHOWN = r"x\n+ fake-topic  retention.ms=1\x1b[2J"
+
+
+def test_overrides_set_get_and_list_show_values_escaped(run_cli: RunCli, etcd_endpoint: str, etcd_env: str) -> None:
+    env = {"PLATFORMCTL_ETCD_ENDPOINT": etcd_endpoint}
+    result = run_cli(
+        "--env", etcd_env, "overrides", "set", "orders", f"vendor.note={FAKE}", "--allow-unknown-config", env=env
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    got = run_cli("--env", etcd_env, "overrides", "get", "orders", env=env)
+    assert (got.exit_code, got.stdout) == (0, f"vendor.note={SHOWN}\n")
+    listed = run_cli("--env", etcd_env, "overrides", "list", env=env)
+    assert listed.exit_code == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == 2 and SHOWN in listed.stdout.splitlines()[1]  # header, one row
+    for shown in (result.stderr, got.stdout, listed.stdout):
+        assert "\x1b" not in shown
+        assert not any(line.startswith("+ fake-topic") for line in shown.splitlines())
+
+
+def test_stderr_shows_control_characters_escaped(run_cli: RunCli, tmp_path: Path) -> None:
+    """A file name (any text a user or a script passes) cannot add an `error:` line or drive the terminal."""
+    result = run_cli("topics", "plan", str(tmp_path / "t\x1b[2J\nerror: all good.yaml"), "--no-overrides")
+    assert result.exit_code == 2
+    assert "\x1b" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {tmp_path}/t\\x1b[2J\\nerror: all good.yaml: file not found"]
 
 
 # --- credentials in URLs -----------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def _confirm_deletion(yes: bool, what: str) -> Confirm:
 
 
 def _values(values: Mapping[str, object]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in values.items())
+    return ui.printable(", ".join(f"{k}={v}" for k, v in values.items()))
 
 
 def _report(change: Change) -> None:
@@ -90,7 +90,7 @@ def _report(change: Change) -> None:
     verb = "deleted" if not change.after else "written"
     ui.info(f"{where}: {verb} at revision {change.revision}")
     for line in change.lines():
-        ui.info(f"  {line}")
+        ui.info(f"  {ui.printable(line)}")  # a value's newline stays inside its line
 
 
 @base.command(overrides_app, "set", short_help="Set override values for one topic (or --defaults).")
