@@ -3,9 +3,9 @@
 Each property has an exact oracle where one exists: a document of aliases is refused exactly when its
 expansion exceeds `inputfile.expansion_limit` of its size as written; a document is refused for nesting
 exactly when it has more than `inputfile.MAX_DEPTH` containers one inside the other; a FIFO, a device, a
-socket or a directory is refused as "not a regular file", and a file is refused as "too large" exactly
-when it has more than `inputfile.MAX_BYTES`. Substitutions in HOCON have no simple oracle for when they
-are refused, so that property checks the result is bounded whenever one is returned.
+socket or a directory (or a link to one of them) is refused as "not a regular file", and a file is refused
+as "too large" exactly when it has more than `inputfile.MAX_BYTES`. Substitutions in HOCON have no simple
+oracle for when they are refused, so that property checks the result is bounded whenever one is returned.
 
 The properties run in a child process with its address space limited and a timeout (tests/limited_cli.py):
 a loader that expands what it should refuse, or blocks on a FIFO, fails the test instead of exhausting the
@@ -212,6 +212,12 @@ def make(kind: str, path: Path, size: int) -> None:
         path.symlink_to("/dev/null")
     elif kind == "directory":
         path.mkdir()
+    elif kind == "symlink-to-fifo":  # a link inside the directory to a FIFO beside it
+        os.mkfifo(path.with_name("fifo"))
+        path.symlink_to(path.with_name("fifo"))
+    elif kind == "symlink-to-directory":
+        path.with_name("folder").mkdir()
+        path.symlink_to(path.with_name("folder"))
     elif kind == "socket":
         server = socket.socket(socket.AF_UNIX)
         server.bind(str(path))  # left bound: the child exits soon
@@ -234,15 +240,17 @@ def loaders(path: Path) -> dict[str, Callable[[], Any]]:
     }
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    kind=st.sampled_from(["fifo", "dev-zero", "dev-null", "directory", "socket", "sparse"]),
+    kind=st.sampled_from(
+        ["fifo", "dev-zero", "dev-null", "directory", "socket", "sparse", "symlink-to-fifo", "symlink-to-directory"]
+    ),
     loader=st.sampled_from(["yaml", "topic-file", "settings", "hocon-include"]),
     size=st.integers(min_value=inputfile.MAX_BYTES - 2, max_value=inputfile.MAX_BYTES + 2),
 )
 def _files_property(kind: str, loader: str, size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        if kind == "directory" and loader == "topic-file":
+        if kind in ("directory", "symlink-to-directory") and loader == "topic-file":
             return  # a directory of topic files is a different input (its files are read)
         path = Path(tmp) / "t.yaml"
         make(kind, path, size)
