@@ -50,6 +50,14 @@ class LineMap:
     def exact(self, path: PathKey) -> int | None:
         return self._lines.get(tuple(path))
 
+    def items(self) -> list[tuple[PathKey, int]]:
+        return list(self._lines.items())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LineMap) and self._lines == other._lines
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
 
 def field_name(path: PathKey) -> str:
     """`topics[0].config.retention.ms` for ("topics", 0, "config", "retention.ms")."""

@@ -18,6 +18,8 @@ Two quirks handled here:
 - pyhocon keeps no positions for values, so `_hocon_lines` scans the text once for the line of every key
   (a small scanner for keys, braces, brackets, strings and comments; values stay pyhocon's business).
   If the scanner ever misreads a file, errors simply lose their line number, never their file and field.
+- pyhocon's parse is slow (a pure-Python grammar), so a HOCON file's parse (data and line map) goes through
+  `hoconcache`, which reuses it while the file, its includes and platformctl are unchanged.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
-from platformctl import inputfile, schemaspec, sourcemap, topicspec
+from platformctl import hoconcache, inputfile, schemaspec, sourcemap, topicspec
 from platformctl.errors import InputError, InputErrors
 from platformctl.sourcemap import LineMap, PathKey
 from platformctl.topicspec import Source, TopicSpec
@@ -129,7 +131,10 @@ def _load_file(
 ) -> list[TopicSpec]:
     try:
         text = inputfile.read_text(path)
-        data, lines = _parse_hocon(text, path) if path.suffix == ".conf" else sourcemap.loads(text, path)
+        if path.suffix == ".conf":
+            data, lines = hoconcache.parse(text, path, _parse_hocon_with_includes)
+        else:
+            data, lines = sourcemap.loads(text, path)
     except InputError as e:
         errors.append(e)
         return []
@@ -149,17 +154,23 @@ MAX_INCLUDE_DEPTH = 8  # a file including itself stops here
 
 
 def _parse_hocon(text: str, path: Path) -> tuple[Any, LineMap]:
+    data, lines, _ = _parse_hocon_with_includes(text, path)
+    return data, lines
+
+
+def _parse_hocon_with_includes(text: str, path: Path) -> tuple[Any, LineMap, list[tuple[Path, str]]]:
+    """The plain data and line map of a HOCON text, and every file its includes read (with its text)."""
     from pyhocon import ConfigFactory
     from pyhocon.exceptions import ConfigException
     from pyparsing import ParseBaseException
 
     lines = _hocon_lines(text, path)  # first: it refuses nesting pyhocon's recursive grammar cannot take
     try:
-        with _HoconSafety(path, text):
+        with _HoconSafety(path, text) as safety:
             tree = ConfigFactory.parse_string(text, basedir=str(path.parent))
         if _depth(tree) > inputfile.MAX_DEPTH:
             raise InputError(f"{_too_deep()} (once includes and substitutions are expanded)", path=path)
-        return tree.as_plain_ordered_dict(), lines
+        return tree.as_plain_ordered_dict(), lines, safety.included
     except ParseBaseException as e:
         raise InputError(f"invalid HOCON: {_parse_problem(e)}", path=path, line=e.lineno) from e
     except ConfigException as e:
@@ -209,6 +220,7 @@ class _HoconSafety:
         self.read = len(text.encode("utf-8"))
         self.budget = inputfile.expansion_limit(len(text))
         self.copied = 0
+        self.included: list[tuple[Path, str]] = []  # every file an include read, for the cache's key
         self._saved: list[tuple[object, str, object]] = []
 
     def __enter__(self) -> _HoconSafety:
@@ -251,6 +263,7 @@ class _HoconSafety:
             content = inputfile.read_text(path)
         except InputError as e:
             self._refuse(written, e.message)
+        self.included.append((path, content))
         self.read += len(content.encode("utf-8"))
         if self.read > inputfile.MAX_BYTES:
             self._refuse(written, f"the topic file and its includes are more than {inputfile.MAX_BYTES} bytes")

@@ -47,6 +47,13 @@ def _no_kubeconfig(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Tem
     monkeypatch.setenv("KUBECONFIG", str(tmp_path_factory.mktemp("kube") / "no-kubeconfig"))
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test has an empty $XDG_CACHE_HOME: parsed topic files cached by one test (or by the developer's
+    own runs) never answer another's (tests/test_hocon_cache.py tests the cache itself)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 @pytest.fixture
 def run_cli(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> RunCli:
     """Invoke `platformctl ARGS...` in-process; stdout and stderr are captured separately.
