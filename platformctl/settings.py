@@ -43,7 +43,7 @@ def _dns_label(value: str) -> str:
 
 
 def _dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not all(_DNS_LABEL.match(part) for part in value.split(".")):
+    if len(value) > 253 or not all(_DNS_LABEL.fullmatch(part) for part in value.split(".")):
         raise ValueError("must be a DNS subdomain: lowercase letters, digits, '-' and '.', at most 253 characters")
     return value
 
