@@ -408,14 +408,21 @@ def _interruptible(call: Callable[[], T]) -> T:
     """
     done: concurrent.futures.Future[T] = concurrent.futures.Future()
 
-    def run() -> None:
+    def run(future: concurrent.futures.Future[T]) -> None:
         try:
-            done.set_result(call())
+            future.set_result(call())
         except BaseException as e:  # handed to the waiting thread as it is
-            done.set_exception(e)
+            future.set_exception(e)
+            # This frame stays in the exception's traceback: holding the future that holds the exception, it
+            # would make a cycle keeping the client (the Admin in `call`) alive, and reconnecting, until the
+            # next garbage collection rather than until the exception goes.
+            del future
 
-    threading.Thread(target=run, name="kafka-metadata", daemon=True).start()
-    return done.result()
+    threading.Thread(target=run, args=(done,), name="kafka-metadata", daemon=True).start()
+    try:
+        return done.result()
+    finally:
+        del done  # the same for this frame, which the exception passes through
 
 
 def _reason(error: Any) -> str:

@@ -283,6 +283,29 @@ def test_unreachable_broker_is_one_line_exit_1(run_cli: RunCli, tmp_path: Path) 
     ]
 
 
+
+def test_a_client_that_failed_is_freed_with_its_error_not_by_the_garbage_collector() -> None:
+    """A failed metadata read used to leave the AdminClient in a reference cycle (the worker thread's frame
+    in the error's traceback, holding the future that held the error): alive, and reconnecting to its
+    address, until Python's cycle collector ran. A later command in the same process (the tests' in-process
+    CLI) could then see its connections."""
+    import gc
+    import weakref
+
+    from platformctl.errors import PlatformError
+    from tests.plugins.kafka import free_port
+
+    admin = Admin(f"127.0.0.1:{free_port()}", timeout=1)
+    freed = weakref.ref(admin)
+    gc.disable()
+    try:
+        with pytest.raises(PlatformError, match="cannot reach Kafka"):
+            admin.describe(["nowhere"])
+        del admin
+        assert freed() is None
+    finally:
+        gc.enable()
+
 def test_interactive_apply_asks_first(
     run_cli: RunCli, kafka: KafkaCluster, kafka_wire: Wire, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
