@@ -45,7 +45,8 @@ def endpoint_overrides(
             Override("schema-registry.url", schema_registry, f"--schema-registry / {ENV_SCHEMA_REGISTRY}")
         )
     if bootstrap_server:
-        given.append(Override("kafka.bootstrap-server", bootstrap_server, "--bootstrap-server"))
+        origin = f"--bootstrap-server / {ENV_BOOTSTRAP_SERVER}"
+        given.append(Override("kafka.bootstrap-server", bootstrap_server, origin))
     if etcd_endpoint:
         given.append(Override("etcd.endpoint", etcd_endpoint, f"--etcd-endpoint / {ENV_ETCD_ENDPOINT}"))
     return tuple(given)
