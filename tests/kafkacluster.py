@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -194,6 +195,8 @@ class KafkaCluster:
         self.wait_ready()
 
     def _launch(self, node: KafkaNode) -> None:
+        from tests.plugins.etcd import die_with_parent  # here: pytest loads tests/plugins/ as plugins first
+
         node.dir.mkdir(parents=True, exist_ok=True)
         node.properties = self._properties(node)
         config = node.dir / "server.properties"
@@ -215,7 +218,12 @@ class KafkaCluster:
             str(config),
         ]
         with node.stdout.open("ab") as out:
-            node.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            # A session of its own (a Ctrl-C to pytest is not the broker's), yet it dies with this process, even
+            # by SIGKILL (a CI timeout): the kernel sends it SIGTERM. That follows the thread that started it,
+            # so nodes are started from the thread that lives as long as the cluster.
+            node.process = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
+            )
         node.relay.open()
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
@@ -318,6 +326,39 @@ class KafkaCluster:
             lines += out[-LOG_TAIL:]
         return "\n".join(lines)
 
+    def wait_logs_deleted(self, timeout: float = 600.0) -> None:
+        """Until every node has removed the logs of deleted topics from disk.
+
+        DeleteTopics returns (and metadata forgets the topics) before the broker deletes their logs: it
+        renames them `*-delete` and removes them `file.delete.delay.ms` later (60 s by default), keeping
+        each one's segment file open meanwhile, so deleted topics still count against `partition_capacity`.
+        Benches that delete and create thousands of topics set that delay to 0 and wait here.
+        """
+        deadline = time.monotonic() + timeout
+        while any(p.name.endswith("-delete") for n in self.nodes if n.data.is_dir() for p in n.data.iterdir()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kafka still holds deleted logs after {timeout:g} s\n" + self.describe_logs())
+            time.sleep(0.2)
+
+
+def partition_capacity() -> int:
+    """How many partitions one broker started here can hold (one replica each), from this machine's limits.
+
+    A broker keeps its partitions' active segment files open (one descriptor each) and maps two index files
+    per segment. Past the open-files hard limit (RLIMIT_NOFILE: the JVM raises its soft limit to it, and an
+    unprivileged process cannot raise it) or half of vm.max_map_count, it fails with "Too many open files"
+    or "Map failed" (its metadata publisher faults, its acceptor cannot take connections) and clients see
+    "Broker transport failure". With 20,000 open files on the 2-core CI machine, 10,000 topics plus 10,000
+    more on one broker are past it. The headroom is for the JVM's jars, sockets and checkpoint files.
+    """
+    _, files = resource.getrlimit(resource.RLIMIT_NOFILE)
+    files = files if files != resource.RLIM_INFINITY else 1 << 20
+    try:
+        maps = int(Path("/proc/sys/vm/max_map_count").read_text()) // 2
+    except (OSError, ValueError):
+        maps = 1 << 20
+    return min(files, maps) - 1000
+
 
 # -- process helpers -----------------------------------------------------------------------------------
 
@@ -339,6 +380,8 @@ def _format(cluster_id: str, node_id: int, data: Path, config: Path) -> None:
     A formatted directory holds meta.properties (cluster id, node id, a directory id) and the bootstrap
     metadata checkpoint; none of it depends on ports or paths, so a copy is what a format would write.
     """
+    from tests.plugins.etcd import die_with_parent
+
     with _FORMAT_LOCK:
         template = _FORMAT_CACHE.get((cluster_id, node_id))
         if template is not None:
@@ -348,7 +391,7 @@ def _format(cluster_id: str, node_id: int, data: Path, config: Path) -> None:
             [java(), "-XX:TieredStopAtLevel=1", *cds_flags(True, dump=False)[0], "-cp",
              str(kafka_home() / "libs" / "*"), "kafka.tools.StorageTool", "format",
              "-t", cluster_id, "-c", str(config)],
-            check=True, capture_output=True,
+            check=True, capture_output=True, preexec_fn=die_with_parent,
         )  # fmt: skip
         root = tempfile.mkdtemp(prefix="platformctl-kafka-format-")
         atexit.register(shutil.rmtree, root, ignore_errors=True)
