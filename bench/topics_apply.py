@@ -9,11 +9,15 @@ every run measures, in turn:
      wait);
   2. raw batched CreateTopics from a fresh process (bench/raw_create.py `batched`: as few requests as the
      controller accepts, nothing else);
-  3. one CreateTopics per topic from a fresh process (bench/raw_create.py `each`);
+  3. one CreateTopics per topic from a fresh process (bench/raw_create.py `each`), up to `--each-up-to`
+     topics (1,000: each request takes ~33 ms here, so 10,000 take ~6 min a measurement);
   4. the no-op re-apply of the same file (a fresh process), with the mutating requests that reached the
      broker counted on the wire (the cluster's relay, tests/kafkawire.py): it must be 0.
 Each run creates N topics of its own name (1 partition, 2 configs) and they are deleted afterwards,
-untimed, so every run meets the same cluster. Sides alternate within a run; each figure is the median of
+untimed, logs included, so every run meets the same cluster. A broker here holds at most ~19,000
+partitions (tests.kafkacluster.partition_capacity: 20,000 open files, one per partition): a cluster that
+must hold more (10,000 existing and 10,000 new) gets a second broker, and its rows say so.
+Sides alternate within a run; each figure is the median of
 `--runs` runs, with its spread (min-max). Absolute times drift on a shared machine; the ratios are the
 result, and how they change from 1,000 to 10,000 topics.
 
@@ -35,7 +39,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, emit_json
-from tests.kafkacluster import KafkaCluster
+from tests.kafkacluster import KafkaCluster, partition_capacity
 
 QUIET = logging.getLogger("bench.librdkafka")
 QUIET.addHandler(logging.NullHandler())
@@ -43,6 +47,9 @@ QUIET.propagate = False
 HERE = Path(__file__).resolve().parent
 BATCH = 1000  # topics per admin request when the bench itself prefills or cleans up
 SIDES = ("apply", "batched", "each")
+# Deleted topics' logs go at once (the default waits 60 s, holding each one's open file meanwhile), and
+# `delete` waits until they are gone, so every run meets the same broker.
+BROKER = {"log.segment.delete.delay.ms": 0}
 
 
 def topic_file(path: Path, names: list[str]) -> Path:
@@ -72,44 +79,57 @@ def create(bootstrap: str, names: list[str]) -> None:
             future.result()
 
 
-def delete(bootstrap: str, names: list[str]) -> None:
-    client = AdminClient({"bootstrap.servers": bootstrap, "logger": QUIET})
+def delete(cluster: KafkaCluster, names: list[str]) -> None:
+    client = AdminClient({"bootstrap.servers": cluster.bootstrap, "logger": QUIET})
     for start in range(0, len(names), BATCH):
         for future in client.delete_topics(names[start : start + BATCH], operation_timeout=300).values():
             future.result()
     deadline = time.monotonic() + 600
     while set(names) & set(client.list_topics(timeout=60).topics) and time.monotonic() < deadline:
         time.sleep(0.5)
+    cluster.wait_logs_deleted()
+
+
+def brokers_for(partitions: int) -> int:
+    """Brokers a cluster needs to hold this many partitions (one replica each) on this machine: one, unless
+    its open-files limit says otherwise (tests.kafkacluster.partition_capacity: 10,000 topics and 10,000
+    more do not fit one broker with 20,000 open files)."""
+    return -(-partitions // partition_capacity())
 
 
 class Sizes:
     """One N: two clusters (empty, N existing), the samples of each side on each."""
 
-    def __init__(self, count: int, runs: int, base: Path) -> None:
-        self.count, self.runs, self.base = count, runs, base
+    def __init__(self, count: int, runs: int, base: Path, sides: tuple[str, ...] = SIDES) -> None:
+        self.count, self.runs, self.base, self.sides = count, runs, base, sides
         self.samples: dict[tuple[str, str], list[float]] = {}
         self.noop_mutating: list[int] = []
         self.platformctl = str(Path(sys.executable).parent / "platformctl")
 
     def measure(self) -> None:
+        # The full cluster holds N existing and N new topics during a run; each side's topics are deleted
+        # (and their logs gone) before the next side creates its own.
+        self.nodes = {"empty": brokers_for(self.count), "full": brokers_for(2 * self.count)}
         with (
-            KafkaCluster(self.base / "empty", fast_start=False, heap="1g", log_level="WARN") as empty,
-            KafkaCluster(self.base / "full", fast_start=False, heap="1g", log_level="WARN") as full,
-        ):
+            KafkaCluster(self.base / "empty", self.nodes["empty"], fast_start=False, heap="1g", log_level="WARN",
+                         properties=BROKER) as empty,
+            KafkaCluster(self.base / "full", self.nodes["full"], fast_start=False, heap="1g", log_level="WARN",
+                         properties=BROKER) as full,
+        ):  # fmt: skip
             create(full.bootstrap, [f"existing-{i:05d}" for i in range(self.count)])
             clusters = {"empty": empty, "full": full}
             for name, cluster in clusters.items():  # untimed warm-up: the broker's JIT and caches
                 warm = [f"warm-{name}-{i:05d}" for i in range(self.count)]
                 self.side("apply", cluster, warm)
-                delete(cluster.bootstrap, warm)
+                delete(cluster, warm)
             for run in range(self.runs):
                 for name, cluster in clusters.items():
-                    for side in SIDES:
+                    for side in self.sides:
                         names = [f"{side}-{run}-{i:05d}" for i in range(self.count)]
                         self.samples.setdefault((name, side), []).append(self.side(side, cluster, names))
                         if side == "apply":
                             self.noop(name, cluster, names)
-                        delete(cluster.bootstrap, names)
+                        delete(cluster, names)
 
     def noop(self, name: str, cluster: KafkaCluster, names: list[str]) -> None:
         """The same apply again: timed, and its mutating requests counted where the broker receives them."""
@@ -141,7 +161,11 @@ class Sizes:
         n = f"{self.count:,}"
         rows = []
         for cluster, where in (("empty", "empty cluster"), ("full", f"{n} already there")):
+            if self.nodes[cluster] > 1:
+                where += f" ({self.nodes[cluster]} brokers)"
             for side, what in (("batched", "raw batched CreateTopics"), ("each", "one CreateTopics per topic")):
+                if side not in self.sides:
+                    continue
                 rows.append(
                     Row(
                         f"apply {n} new topics, {where}, vs {what}",
@@ -170,6 +194,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--topics", type=int, action="append", help="N (repeatable; default 1,000 and 10,000)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--each-up-to",
+        type=int,
+        default=1000,
+        help="measure one CreateTopics per topic only up to this N (~33 ms a request here: 10,000 take minutes)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object for bench/run")
     options = parser.parse_args()
     counts = options.topics or [1000, 10000]
@@ -178,7 +208,8 @@ def main() -> None:
     mutating = 0
     for count in counts:
         with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as tmp:
-            sizes = Sizes(count, options.runs, Path(tmp))
+            sides = SIDES if count <= options.each_up_to else ("apply", "batched")
+            sizes = Sizes(count, options.runs, Path(tmp), sides)
             sizes.measure()
             rows += sizes.rows()
             mutating = max(mutating, *sizes.noop_mutating)

@@ -37,13 +37,17 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, emit_json
+from tests.kafkacluster import KafkaCluster, partition_capacity
 from tests.plugins.etcd import EtcdServer
-from tests.plugins.kafka import KafkaCluster
 
 QUIET = logging.getLogger("bench.librdkafka")
 QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
 BATCH = 1000  # topics per admin request when the bench itself creates or deletes
+# Deleted topics' logs go at once (the default waits 60 s, holding each one's open file meanwhile: with the
+# next run's 10,000 topics, past the 20,000 open files a broker gets here), and `delete` waits until they
+# are gone, so every run meets the same broker.
+BROKER = {"log.segment.delete.delay.ms": 0}
 
 
 def topic_file(path: Path, names: list[str]) -> Path:
@@ -67,22 +71,24 @@ def create(bootstrap: str, names: list[str]) -> None:
             future.result()
 
 
-def delete(bootstrap: str, names: list[str]) -> None:
-    client = admin(bootstrap)
+def delete(cluster: KafkaCluster, names: list[str]) -> None:
+    client = admin(cluster.bootstrap)
     for start in range(0, len(names), BATCH):
         for future in client.delete_topics(names[start : start + BATCH], operation_timeout=120).values():
             future.result()
     deadline = time.monotonic() + 300
     while set(names) & set(client.list_topics(timeout=30).topics) and time.monotonic() < deadline:
         time.sleep(0.5)
+    cluster.wait_logs_deleted()
 
 
-def timed(command: list[str], cwd: Path) -> float:
+def timed(command: list[str], cwd: Path, *clusters: KafkaCluster) -> float:
     start = time.perf_counter()
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command[1:4])} failed ({done.returncode}):\n{done.stderr}")
+        logs = "\n".join(cluster.describe_logs() for cluster in clusters)
+        raise SystemExit(f"{' '.join(command[1:4])} failed ({done.returncode}):\n{done.stderr}\n{logs}")
     return elapsed
 
 
@@ -112,6 +118,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object for bench/run")
     options = parser.parse_args()
     count = options.topics
+    if max(count, options.existing) > partition_capacity():
+        sys.exit(f"one broker here holds at most {partition_capacity():,} partitions (open files, map count)")
     platformctl = str(Path(sys.executable).parent / "platformctl")
     samples: dict[str, list[float]] = {k: [] for k in ("etcd", "no-etcd", "plan-full", "plan-empty")}
     shm = Path("/dev/shm")
@@ -119,15 +127,16 @@ def main() -> None:
         base = Path(tmp)
         with (
             etcd_at(options.etcd_endpoint, base) as endpoint,
-            KafkaCluster(base / "kafka-a", fast_start=False, heap="1g") as kafka,
-            KafkaCluster(base / "kafka-b", fast_start=False, heap="1g") as empty,
+            KafkaCluster(base / "kafka-a", fast_start=False, heap="1g", properties=BROKER) as kafka,
+            KafkaCluster(base / "kafka-b", fast_start=False, heap="1g", properties=BROKER) as empty,
         ):
             common = ["topics", "apply", "--yes", "--bootstrap-server", kafka.bootstrap]
             # Untimed warm-up at full size: the broker's JIT and page cache, not platformctl, would
             # otherwise make whichever side runs first look slow.
             warm = [f"warm-{i:05d}" for i in range(count)]
-            timed([platformctl, "-q", *common, str(topic_file(base / "warm.yaml", warm)), "--no-overrides"], base)
-            delete(kafka.bootstrap, warm)
+            warm_file = topic_file(base / "warm.yaml", warm)
+            timed([platformctl, "-q", *common, str(warm_file), "--no-overrides"], base, kafka)
+            delete(kafka, warm)
             for run in range(options.runs):
                 # ABBA order: a drifting machine load (or a broker still deleting the last run's logs)
                 # weighs on both sides alike.
@@ -136,15 +145,17 @@ def main() -> None:
                     path = topic_file(base / f"{side}-{run}.yaml", names)
                     extra = ["--etcd-endpoint", endpoint] if side == "etcd" else ["--no-overrides"]
                     env = f"bench-{uuid.uuid4().hex[:8]}"  # no records yet, like the broker has no topics
-                    samples[side].append(timed([platformctl, "-q", "--env", env, *common, str(path), *extra], base))
-                    delete(kafka.bootstrap, names)
+                    command = [platformctl, "-q", "--env", env, *common, str(path), *extra]
+                    samples[side].append(timed(command, base, kafka))
+                    delete(kafka, names)
             # Planning: the same N new names against M existing topics, and against none.
             create(kafka.bootstrap, [f"existing-{i:05d}" for i in range(options.existing)])
             path = topic_file(base / "plan.yaml", [f"new-{i:05d}" for i in range(count)])
             plan = [platformctl, "-q", "topics", "plan", str(path), "--no-overrides", "--bootstrap-server"]
             for run in range(options.runs):
                 for which in ("plan-full", "plan-empty") if run % 2 == 0 else ("plan-empty", "plan-full"):
-                    samples[which].append(timed([*plan, (kafka if which == "plan-full" else empty).bootstrap], base))
+                    cluster = kafka if which == "plan-full" else empty
+                    samples[which].append(timed([*plan, cluster.bootstrap], base, cluster))
     med = {k: statistics.median(v) for k, v in samples.items()}
     spread = {k: [round(min(v), 3), round(max(v), 3)] for k, v in samples.items()}
     if options.json:
