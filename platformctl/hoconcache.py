@@ -58,7 +58,7 @@ def parse(text: str, path: Path, parse_file: Parse) -> tuple[Any, LineMap]:
     try:
         key = _key(text, path)
         entry = directory() / f"{key}.json"
-    except (OSError, ValueError, RuntimeError):  # RuntimeError: no home directory to find
+    except (OSError, ValueError, RuntimeError, ImportError):  # no home directory, no package metadata
         return parse_file(text, path)[:2]
     found = _lookup(entry, key, path)
     if found is not None:
