@@ -393,7 +393,8 @@ def targets(settings: Settings, specs: Sequence[str], port: int | None = None) -
         name, colon, text = spec.partition(":")
         # ASCII digits, and few of them: isdigit() is true for "²", which int() refuses.
         if colon and not re.fullmatch(r"[0-9]{1,9}", text):
-            raise InputError(f"{spec!r}: the local port after ':' must be a number", field="TARGET")
+            shown = repr(spec) if len(spec) <= 60 else f"{spec[:40]!r}... ({len(spec)} characters)"
+            raise InputError(f"{shown}: the local port after ':' must be a number", field="TARGET")
         wanted.append((name, int(text) if colon else None, "TARGET"))
     if port is not None:
         if len(wanted) != 1:
