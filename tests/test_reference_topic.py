@@ -12,6 +12,8 @@ owns `twitter-topic`.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from platformctl import etcd
-from platformctl.kafka import Admin
+from platformctl.kafka import Admin, TopicState
 from tests.conftest import RunCli
 from tests.kafkawire import Wire
 from tests.plugins.kafka import QUIET, KafkaCluster
@@ -36,6 +38,20 @@ FILE_CONFIG = {
     "min.insync.replicas": "2",
     "retention.ms": "-1",
 }
+
+
+def _seen(admin: Admin, name: str, settled: Callable[[TopicState], bool]) -> TopicState | None:
+    """The topic as `admin` reads it once `settled` (or as it is after 60 s, for the assertions to say why).
+
+    Each broker learns of a new topic from the metadata log a moment after the controller accepted it. The
+    apply waited until the broker it asked listed the topic; this client may ask another one, which can
+    still be behind (it was: KeyError 'twitter-topic' under load)."""
+    deadline = time.monotonic() + 60
+    while True:
+        state = admin.describe([name]).topics.get(name)
+        if (state is not None and settled(state)) or time.monotonic() > deadline:
+            return state
+        time.sleep(0.1)
 
 
 def _plan_values(stdout: str) -> dict[str, Any]:
@@ -67,7 +83,8 @@ def test_production_shape_applies_the_file_exactly_as_written(
     applied = run_cli(*args, "topics", "apply", str(TWITTER), *servers, "--yes")
     assert applied.exit_code == 0, applied.stderr
     assert kafka_wire.mutating == ["CreateTopics"]
-    state = admin.describe([TOPIC]).topics[TOPIC]
+    state = _seen(admin, TOPIC, lambda s: dict(s.config) == FILE_CONFIG)
+    assert state is not None, f"no broker listed {TOPIC} within 60 s of the apply"
     assert (state.partitions, state.replication_factor) == (9, 3)
     assert dict(state.config) == FILE_CONFIG
     # Every partition on three brokers, all in sync.

@@ -9,8 +9,10 @@ Requests are counted on the wire (`kafka_wire`). Each test uses topic names of i
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -50,6 +52,21 @@ def _orders(name: str, partitions: int = 6, rf: int = 1) -> str:
         f"topics:\n  - name: {name}\n    partitions: {partitions}\n    replication-factor: {rf}\n"
         "    config:\n      retention.ms: 86400000\n"
     )
+
+
+T = TypeVar("T")
+
+
+def _settled(read: Callable[[], T], settled: Callable[[T], bool]) -> T:
+    """`read()` once `settled` by it (or as it is after 60 s, for the assertions to say why).
+
+    A config change returns once the controller committed it; the broker applies it to what it serves a
+    moment later, from the metadata log, and under load a read right after can still see the old value.
+    """
+    deadline = time.monotonic() + 60
+    while not settled(value := read()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return value
 
 
 def _refusal(future: Any) -> KafkaError:
@@ -147,8 +164,11 @@ def test_broker_defaults_are_not_drift_but_topic_overrides_are(
     admin = Admin(own_kafka.bootstrap, timeout=10)
     admin.create_topics([NewTopicRequest("sources", 1, 1, {"segment.ms": "1000"})])
     admin.wait_for({"sources": 1})
-    [entries] = [f.result(timeout=30) for f in client.describe_configs(
-        [ConfigResource(ResourceType.TOPIC, "sources")]).values()]  # fmt: skip
+    [entries] = _settled(
+        lambda: [f.result(timeout=30) for f in client.describe_configs(
+            [ConfigResource(ResourceType.TOPIC, "sources")]).values()],
+        lambda read: read[0]["retention.ms"].value == "3600000",
+    )  # fmt: skip
     assert entries["retention.ms"].source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
     assert entries["cleanup.policy"].source == ConfigSource.DEFAULT_CONFIG.value
     # Kafka 4's controller writes a cluster-wide min.insync.replicas when it enables eligible leader
@@ -172,7 +192,8 @@ def test_broker_defaults_are_not_drift_but_topic_overrides_are(
     kafka_wire.clear()
     topics.apply(destructive, admin)
     assert kafka_wire.mutating == ["IncrementalAlterConfigs"]
-    assert admin.describe(["sources"]).topics["sources"].config == {}  # the defaults stay inherited
+    after = _settled(lambda: admin.describe(["sources"]).topics["sources"], lambda t: not t.config)
+    assert after.config == {}  # the defaults stay inherited
     assert not _plan(admin, _specs(tmp_path, body), destructive=True).mutating
 
 
