@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -312,3 +314,19 @@ def test_topic_files_load_the_same_cold_and_warm(tmp_path: Path) -> None:
     assert cold == warm
     assert (cold[0].partitions, cold[0].config, cold[0].line) == (2, {"retention.ms": "1000"}, 2)
     assert str(cold[0].sources["retention.ms"]) == f"{path}:4"
+
+
+def test_a_warm_load_never_imports_pyhocon(tmp_path: Path) -> None:
+    """A hit costs no parser: pyhocon and pyparsing (hundreds of milliseconds to import) stay unloaded."""
+    topic = tmp_path / "t.conf"
+    topic.write_text("topic { name = a, partitions = 1, replication-factor = 1 }\n")
+    code = (
+        "import sys; from pathlib import Path; from platformctl import topicfile; "
+        f"topicfile.load([Path({str(topic)!r})]); "
+        "print(sorted(m for m in sys.modules if m in ('pyhocon', 'pyparsing')))"
+    )
+    cold, warm = (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        for _ in range(2)
+    )
+    assert (cold, warm) == ("['pyhocon', 'pyparsing']", "[]")
