@@ -9,6 +9,7 @@ free port here: 9092 may be taken). Which forwards a command opened is read from
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from collections.abc import Iterator
@@ -133,6 +134,11 @@ def test_platform_up_but_etcd_not_answering_fails_before_kafka(
 ) -> None:
     assert platform.plane.network is not None
     platform.plane.network.unroute(2379)  # the etcd pod is Ready, nothing answers on its port
+    # A Kafka client of an earlier test in this process can still be alive (uncollected) and reconnect to the
+    # advertised port this test's forward listens on. The adapter's own cycle (a failed metadata read) is
+    # gone (test_topics_kafka.py), yet after this module's earlier tests one still was (seen in the full
+    # suite, not alone): collected here until it is found.
+    gc.collect()
     seen = len(platform.requests())
     name = f"{platform.env}-never"
     result = run_cli(*platform.scope, "topics", "apply", str(_topic(tmp_path, name)), "--yes")
