@@ -160,12 +160,21 @@ def main() -> None:
     spread = {k: [round(min(v), 3), round(max(v), 3)] for k, v in samples.items()}
     if options.json:
         rows = [
-            Row(f"apply {count:,} new topics: etcd records vs --no-overrides", med["etcd"], med["no-etcd"], "s"),
+            Row(
+                f"apply {count:,} new topics: etcd records vs --no-overrides",
+                med["etcd"],
+                med["no-etcd"],
+                "s",
+                (min(samples["etcd"]), max(samples["etcd"])),
+                (min(samples["no-etcd"]), max(samples["no-etcd"])),
+            ),
             Row(
                 f"plan {count:,} new topics: {options.existing:,} existing vs empty cluster",
                 med["plan-full"],
                 med["plan-empty"],
                 "s",
+                (min(samples["plan-full"]), max(samples["plan-full"])),
+                (min(samples["plan-empty"]), max(samples["plan-empty"])),
             ),
         ]
         emit_json("topics_scale", rows, topics=count, existing=options.existing, runs=options.runs, spread=spread)
