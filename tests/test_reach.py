@@ -134,10 +134,11 @@ def test_platform_up_but_etcd_not_answering_fails_before_kafka(
 ) -> None:
     assert platform.plane.network is not None
     platform.plane.network.unroute(2379)  # the etcd pod is Ready, nothing answers on its port
-    # A Kafka client of an earlier test in this process can still be alive (uncollected) and reconnect to the
-    # advertised port this test's forward listens on. The adapter's own cycle (a failed metadata read) is
-    # gone (test_topics_kafka.py), yet after this module's earlier tests one still was (seen in the full
-    # suite, not alone): collected here until it is found.
+    # A Kafka client of an earlier test in this process can still be alive and reconnect to the advertised
+    # port this test's forward listens on. The adapter's own cycle (a failed metadata read) is gone
+    # (test_topics_kafka.py); what is left is pyparsing's (under pyhocon, parsing a .conf): a ParseException
+    # it handled sits in a reference cycle with its traceback, whose frames reach up (f_back) to
+    # topicrun.prepare, whose locals hold the Admin, until the cycle collector runs. Collected here.
     gc.collect()
     seen = len(platform.requests())
     name = f"{platform.env}-never"
