@@ -26,6 +26,7 @@ import getpass
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ MAX_TXN_OPS = 128
 # Long enough that a busy laptop never loses the lock between keep-alives (sent every TTL/3), short
 # enough that a crashed apply (SIGKILL, a closed laptop lid) frees the environment within a minute.
 DEFAULT_LOCK_TTL = 30
+# Transactions `write_chunked` keeps in flight at once. Each is independent (its own keys' revisions and
+# the fence), so their order does not matter; a few connections hide the round trip and etcd's commit
+# without flooding a shared etcd. Measured at 10,000 records on 2 cores: 1 lane 0.33-0.35 s, 4 lanes
+# 0.27-0.28 s, 8 lanes 0.21-0.25 s (the JSON work is this process's, under one GIL).
+WRITE_LANES = 4
 
 
 # --- key layout (DESIGN.md section 6) ------------------------------------------------------------
@@ -397,13 +403,67 @@ class EtcdStore:
             return False
         return True
 
-    def write_chunked(self, writes: Sequence[Write], *, fence: Fence | None = None) -> builtins.list[int]:
-        """`write` in as few transactions as etcd allows (`chunks`); returns the revision each write was
-        written at, in order. Each transaction is all or nothing; a failure leaves the earlier ones written."""
-        revisions: builtins.list[int] = []
-        for chunk in chunks(writes, fence):
-            revisions += [self.write(chunk, fence=fence)] * len(chunk)
-        return revisions
+    def write_chunked(
+        self, writes: Sequence[Write], *, fence: Fence | None = None, revisions: builtins.list[int] | None = None
+    ) -> builtins.list[int]:
+        """`write` in as few transactions as etcd allows (`chunks`), up to `WRITE_LANES` of them in flight
+        at once; returns the revision each write was written at, in order.
+
+        Each transaction is all or nothing and carries the fence, so sending them side by side keeps the
+        guarantees of sending them one by one: none is written once the lock is lost. The first failure
+        stops the series (no transaction is sent after it; those already in flight end within the store's
+        deadline) and is raised; `revisions`, when given (as long as `writes`, zeros), keeps the revision of
+        every write that was written, 0 for the others, so a caller can say which records were not."""
+        out = revisions if revisions is not None else [0] * len(writes)
+        size = txn_capacity(fence)
+        parts = [(start, writes[start : start + size]) for start in range(0, len(writes), size)]
+        if len(parts) <= 1 or WRITE_LANES <= 1:
+            for start, chunk in parts:
+                out[start : start + len(chunk)] = [self.write(chunk, fence=fence)] * len(chunk)
+            return out
+        pending = iter(parts)
+        take = threading.Lock()
+        errors: builtins.list[Exception] = []
+        stop = threading.Event()
+
+        def lane(store: EtcdStore) -> None:
+            while not stop.is_set():
+                with take:
+                    part = next(pending, None)
+                if part is None:
+                    return
+                start, chunk = part
+                try:
+                    revision = store.write(chunk, fence=fence)
+                except Exception as e:
+                    errors.append(e)
+                    stop.set()
+                    return
+                out[start : start + len(chunk)] = [revision] * len(chunk)
+
+        # One HTTP session is not shared across threads: each lane has a store of its own, on this one's
+        # deadline.
+        threads = [
+            threading.Thread(target=lane, args=(self._sibling(),), name="etcd-write", daemon=True)
+            for _ in range(min(WRITE_LANES, len(parts)) - 1)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            lane(self)
+        finally:
+            stop.set()  # Ctrl-C here: the other lanes send nothing more (daemons: the exit does not wait)
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return out
+
+    def _sibling(self) -> EtcdStore:
+        """A store on the same endpoint with this one's timeout and deadline (for another thread)."""
+        other = EtcdStore(self.endpoint, timeout=self.timeout)
+        other._deadline = self._deadline
+        return other
 
     # -- applied records
 

@@ -415,6 +415,8 @@ class Written:
 
     intended_at: dict[str, str] = field(default_factory=dict)
     revision: dict[str, int] = field(default_factory=dict)
+    # Each intent's spec (`spec_of`), which its applied mark records again: computed once.
+    spec: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _write_records(run: EtcdRun, intents: list[EffectiveTopic], fixes: RecordFixes, digest: str) -> Written:
@@ -424,8 +426,10 @@ def _write_records(run: EtcdRun, intents: list[EffectiveTopic], fixes: RecordFix
 
     writes: list[etcd.Write] = []
     intended_at: dict[str, str] = {}
+    specs: dict[str, dict[str, Any]] = {}
     for topic in intents:
-        record = run.store.intent_record(topic.name, spec_of(topic), digest)
+        specs[topic.name] = spec = spec_of(topic)
+        record = run.store.intent_record(topic.name, spec, digest)
         intended_at[topic.name] = record["intended-at"]
         old = run.records.get(topic.name)
         writes.append(etcd.Write(etcd.applied_key(run.env, topic.name), record, old.mod_revision if old else 0))
@@ -448,7 +452,7 @@ def _write_records(run: EtcdRun, intents: list[EffectiveTopic], fixes: RecordFix
             hint=e.hint,
         ) from e
     prefix = etcd.applied_prefix(run.env)
-    return Written(intended_at, {w.key[len(prefix) :]: r for w, r in zip(writes, revisions, strict=True)})
+    return Written(intended_at, {w.key[len(prefix) :]: r for w, r in zip(writes, revisions, strict=True)}, specs)
 
 
 def spec_of(topic: EffectiveTopic) -> dict[str, Any]:
@@ -483,28 +487,28 @@ class AppliedRecorder:
         run = self.run
         writes: list[tuple[str, etcd.Write]] = []
         for topic, digest in self.pending:
+            spec = self.written.spec.get(topic.name) or spec_of(topic)
             record = run.store.applied_record(
-                topic.name, spec_of(topic), digest, intended_at=self.written.intended_at.get(topic.name, "")
+                topic.name, spec, digest, intended_at=self.written.intended_at.get(topic.name, "")
             )
             key = etcd.applied_key(run.env, topic.name)
             writes.append((topic.name, etcd.Write(key, record, self._revision(topic.name))))
         for name in pruned:
             writes.append((name, etcd.Write(etcd.applied_key(run.env, name), None, self._revision(name))))
         self.pending = []
-        done = 0
+        keys = [w for _, w in writes]
+        revisions = [0] * len(keys)
         try:
             with run.store.deadline(RECORD_DEADLINE, "marking the topics applied"):
-                for chunk in etcd.chunks([w for _, w in writes], run.fence):
-                    run.store.write(chunk, fence=run.fence)
-                    done += len(chunk)
+                run.store.write_chunked(keys, fence=run.fence, revisions=revisions)
         except etcd.LockLostError as e:
             raise etcd.LockLostError(
                 f"applied to Kafka, but {e.message[:1].lower()}{e.message[1:]}: the records of "
-                f"{_names([n for n, _ in writes[done:]])} were not updated",
+                f"{_names(_unwritten(writes, revisions))} were not updated",
                 hint=e.hint,
             ) from e
         except PlatformError as e:
-            names = [n for n, _ in writes[done:]]
+            names = _unwritten(writes, revisions)
             more = f" and {len(names) - 1} more" if len(names) > 1 else ""
             raise PlatformError(
                 f"applied to Kafka, but could not update the applied records in etcd for {names[0]} ({e}){more}",
@@ -518,6 +522,11 @@ class AppliedRecorder:
             return self.written.revision[name]
         record = self.run.records.get(name)
         return record.mod_revision if record is not None else 0
+
+
+def _unwritten(writes: list[tuple[str, Any]], revisions: list[int]) -> list[str]:
+    """The topics whose record a failed `write_chunked` did not write (revision 0), in order."""
+    return [name for (name, _), revision in zip(writes, revisions, strict=True) if not revision]
 
 
 def _names(names: list[str]) -> str:

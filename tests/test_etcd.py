@@ -193,3 +193,27 @@ def test_parse_endpoint(given: str, expected: tuple[str, str, int]) -> None:
 def test_bad_endpoint_is_input_error(given: str) -> None:
     with pytest.raises(InputError, match="--etcd-endpoint"):
         etcd.parse_endpoint(given)
+
+
+def test_chunked_writes_go_side_by_side_and_say_which_were_not_written(
+    store: etcd.EtcdStore, etcd_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Four records a transaction, four lanes: nine transactions, several in flight at once (real etcd).
+    monkeypatch.setattr(etcd, "MAX_TXN_OPS", 4)
+    keys = [etcd.applied_key(etcd_env, f"t{i:02d}") for i in range(36)]
+    revisions = store.write_chunked([etcd.Write(k, {"i": i}, 0) for i, k in enumerate(keys)])
+    assert [e.key for e in store.list(etcd.applied_prefix(etcd_env))] == keys
+    assert revisions == [store.get(k).mod_revision for k in keys]  # type: ignore[union-attr]
+    assert len(set(revisions)) == 9  # one transaction per chunk
+
+    # Another writer moved one key of the fifth chunk: that transaction writes nothing, is the error, and
+    # the revisions say which writes went through (0: not written).
+    store.put(keys[17], {"moved": True}, expect_revision=revisions[17])
+    again = [etcd.Write(k, {"i": i, "again": True}, r) for i, (k, r) in enumerate(zip(keys, revisions, strict=True))]
+    written = [0] * len(again)
+    with pytest.raises(etcd.ConflictError, match=re.escape(keys[17])):
+        store.write_chunked(again, revisions=written)
+    assert written[16:20] == [0, 0, 0, 0]
+    for key, revision in zip(keys, written, strict=True):
+        value = store.get(key).value  # type: ignore[union-attr]
+        assert bool(revision) == (value.get("again") is True)
