@@ -154,7 +154,7 @@ def main() -> None:
 
 def relay_etcd(endpoint: str, rounds: int) -> tuple[float, float]:
     """Median microseconds of one `EtcdStore.get` directly and through a relay: (direct, relay)."""
-    from platformctl.etcd import EtcdStore
+    from platformctl.adapters.etcd import EtcdStore
 
     parts = urlsplit(endpoint)
     upstream = (parts.hostname or "127.0.0.1", parts.port or 2379)

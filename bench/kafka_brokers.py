@@ -1,7 +1,7 @@
 """What kafka.brokers 3 costs against 1: the rendered Kafka booted on this machine, start time, memory, CPU.
 
 Each round boots the Kafka StatefulSet `platformctl render` produces, at kafka.brokers 1 and at 3 in turn
-(alternating, so machine noise hits both alike), the way tests/test_kafka_rendered_boot.py does: each pod's
+(alternating, so machine noise hits both alike), the way tests/platform/test_kafka_rendered_boot.py does: each pod's
 environment from the render (the container's command run for the per-pod values), server.properties by the
 apache/kafka image's own rule from the pinned jars (storage formatted), addresses moved onto loopback.
 Unlike that test, the JVMs start with the image's flags (the rendered heap, the full JIT, a class-data

@@ -28,7 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, emit_json, median_time
-from platformctl import etcd, overrides
+from platformctl.adapters import etcd
+from platformctl.topics import overrides
 from tests.kafkacluster import KafkaCluster
 from tests.plugins.etcd import EtcdServer
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, alternating, emit_json, median_time
-from platformctl import render
 from platformctl.config import GlobalOptions, load_settings
+from platformctl.platform import render
 
 
 def main() -> None:

@@ -27,8 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, alternating, emit_json
-from platformctl import schemaplan, schemaregistry, topicfile
-from platformctl.schemaregistry import Registry
+from platformctl.adapters import schemaregistry
+from platformctl.adapters.schemaregistry import Registry
+from platformctl.topics import files as topicfile
+from platformctl.topics.schemas import plan as schemaplan
 from tests.components import ALL
 from tests.kafkacluster import KafkaCluster
 from tests.plugins.etcd import free_port

@@ -3,7 +3,7 @@
 `topicfile.load` end to end (read, parse, line map, validation) on the same N topics written in both
 syntaxes, called in turn (`--runs` rounds, interleaved, in-process: no process start on either side):
 - `hocon cold`: an empty cache directory ($XDG_CACHE_HOME) each time, so pyhocon parses and the result
-  is written to the cache (hoconcache.py) - what the first plan of a changed file costs;
+  is written to the cache (topics/hoconcache.py) - what the first plan of a changed file costs;
 - `hocon warm`: the entry the cold load wrote - every later plan of the same files;
 - `yaml`: the same topics in YAML (not cached: libyaml is fast enough);
 - `pyhocon parse`: pyhocon's `ConfigFactory.parse_string` alone, to show where the cold time goes (what
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, emit_json
-from platformctl import topicfile
+from platformctl.topics import files as topicfile
 
 
 def write(base: Path, count: int) -> tuple[Path, Path]:

@@ -4,7 +4,7 @@ The platform exposes nothing outside the cluster; people and commands reach Kafk
 UI, etcd and Fluentd through forwards bound to 127.0.0.1 (there is deliberately no option to bind anything
 else). The official client's `kubernetes.stream.portforward` gives an in-process socket per call, not a
 local port, so this module owns the local side: it listens, and for each accepted connection asks an
-injected *opener* for a new upstream `Stream` (the Kubernetes opener lives in `portforward.py`; tests inject
+injected *opener* for a new upstream `Stream` (the Kubernetes opener lives in `adapters/portforward.py`; tests inject
 socket pairs), then pumps bytes both ways on two threads until both directions are done.
 
 Because the opener runs per connection and resolves the Service again each time, a replaced pod costs the
@@ -385,7 +385,7 @@ def targets(settings: Settings, specs: Sequence[str], port: int | None = None) -
     kafka is the exception: one forward per broker on the ports the brokers advertise (9092, 9093, ...),
     which cannot be moved (exit 2).
     """
-    from platformctl.render import HOST_PORT_NAME, components, kafka_layout
+    from platformctl.platform.render import HOST_PORT_NAME, components, kafka_layout
 
     available = {name: (c.service, p) for c in components(settings) for name, p in c.ports.items()}
     wanted: list[tuple[str, int | None, str]] = []  # name, local port, what to blame
@@ -437,7 +437,7 @@ def targets(settings: Settings, specs: Sequence[str], port: int | None = None) -
 
 def service_of(settings: Settings, target: str) -> str:
     """The Service behind a target (for kafka, the one apps bootstrap from), whose presence means it is up."""
-    from platformctl.render import components
+    from platformctl.platform.render import components
 
     for component in components(settings):
         if target in component.ports:
@@ -460,7 +460,7 @@ def build(settings: Settings, target: Target) -> Forward:
     Resolving up front turns "no such service" or "no ready pod" into one clear error before anything
     listens; later failures only cost the connection that hit them.
     """
-    from platformctl import portforward
+    from platformctl.adapters import portforward
 
     context = portforward.target_context(settings)
     opener = (

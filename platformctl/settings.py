@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from platformctl.topicspec import cluster_id_problem
+from platformctl.topics.spec import cluster_id_problem
 
 # Every pattern is applied with fullmatch: `re.match` with `$` also accepts a trailing newline, so
 # `--env $'stage\n'` would pass as an environment of its own (another lock, other etcd keys). Digits are
@@ -207,7 +207,7 @@ MAX_BROKERS = 9
 class KafkaSettings(_Model):
     flavor: Literal["apache", "fast-data-dev"] = "apache"
     image: Image = "apache/kafka:4.2.2"
-    # KRaft nodes, each broker and controller (render.py says why combined); broker i is advertised to
+    # KRaft nodes, each broker and controller (platform/render.py says why combined); broker i is advertised to
     # in-cluster clients as kafka-i.kafka-brokers.<ns>.svc.cluster.local:9092 and to the host as
     # localhost:9092+i (one `port-forward kafka` forward per broker).
     brokers: Annotated[int, Field(ge=1, le=MAX_BROKERS)] = 1

@@ -50,7 +50,7 @@ def _no_kubeconfig(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Tem
 @pytest.fixture(autouse=True)
 def _own_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Each test has an empty $XDG_CACHE_HOME: parsed topic files cached by one test (or by the developer's
-    own runs) never answer another's (tests/test_hocon_cache.py tests the cache itself)."""
+    own runs) never answer another's (tests/topics/test_hocon_cache.py tests the cache itself)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from platformctl import forward, kube, render
+from platformctl import forward
+from platformctl.adapters import kube
+from platformctl.platform import render
 from platformctl.settings import Settings
 from tests.conftest import RunCli
 from tests.plugins.fake_portforward import listening_addresses

@@ -112,12 +112,12 @@ def run_function(target: str, limits: Limits) -> None:
 def main() -> None:
     from confluent_kafka.admin import AdminClient
 
-    import platformctl.kafka
+    import platformctl.adapters.kafka
     from platformctl.cli import app
     from tests.plugins.kafka import HookedAdminClient
 
     calls: list[str] = []
-    platformctl.kafka.AdminClient = lambda config: HookedAdminClient(AdminClient(config), calls, {})  # type: ignore[assignment,misc]
+    platformctl.adapters.kafka.AdminClient = lambda config: HookedAdminClient(AdminClient(config), calls, {})  # type: ignore[assignment,misc]
     try:
         app(prog_name="platformctl", args=sys.argv[1:])
     finally:

@@ -1,6 +1,6 @@
 """The Kafka that `platformctl render` produces, as a pod would run it, on this machine.
 
-For tests/test_kafka_rendered_boot.py: the Kafka StatefulSet of a render, each pod's environment as
+For tests/platform/test_kafka_rendered_boot.py: the Kafka StatefulSet of a render, each pod's environment as
 Kubernetes builds it (`value`, `$(VAR)` references, `fieldRef`), then as the container's own command leaves
 it when it has one (the per-pod node id and advertised listeners are derived there from the pod's name: the
 command must hand over to the image's start script, which is replaced by `env -0` to read what the script
@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from platformctl import forward, render
+from platformctl import forward
+from platformctl.platform import render
 from platformctl.settings import Settings
 from tests import kafkacluster
 from tests.kafkacluster import free_port

@@ -22,7 +22,8 @@ SELECTOR = "app.kubernetes.io/managed-by=platformctl,app.kubernetes.io/instance=
 
 def _labelled_versions(context: str) -> dict[str, str]:
     """resourceVersion of every labelled object platformctl may create, read with the client directly."""
-    from platformctl import kube, kubesync
+    from platformctl.adapters import kube
+    from platformctl.platform import kubesync
 
     cluster = kube.Cluster.connect(kube.resolve_target(context, origin="e2e"))
     try:

@@ -4,7 +4,7 @@ Every upstream here is a `FakePod` echo server behind a socket pair (tests/plugi
 the listener, the clients and the bytes are real. Why a fake stream: these tests choose what the remote end
 does (closes, half-closes, reports on the error channel, is replaced mid-session), which a real
 port-forward cannot be made to do on demand: through the real API server and kwok the official client
-does not even pass a stream's end on. The real path end to end: tests/test_forward_real.py.
+does not even pass a stream's end on. The real path end to end: tests/adapters/test_portforward_real.py.
 """
 
 from __future__ import annotations

@@ -26,8 +26,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from platformctl import config, inputfile, sourcemap, topicfile
+from platformctl import config, inputfile, sourcemap
 from platformctl.errors import InputError
+from platformctl.topics import files as topicfile
 from tests.limited_cli import Limits, run_function
 
 LIMITS = Limits(memory_mib=768, seconds=240)

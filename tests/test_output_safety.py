@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from platformctl import render
+from platformctl.platform import render
 from tests.conftest import RunCli
 from tests.plugins.kafka import KafkaCluster
 

@@ -28,7 +28,8 @@ import typer
 from typer._click import exceptions as click_errors
 from typer.exceptions import Abort, Exit, TyperException
 
-from platformctl import __version__, completion, hints, ui
+from platformctl import __version__, hints, ui
+from platformctl.commands import completion
 from platformctl.commands.helpformat import GLOBAL_NAMES, PlatformCommand, PlatformGroup
 from platformctl.config import (
     ENV_CONFIG,

@@ -1,5 +1,5 @@
-"""`platformctl up/down/status/doctor`: the platform's lifecycle (logic: lifecycle.py, teardown.py,
-statusreport.py, doctor.py)."""
+"""`platformctl up/down/status/doctor`: the platform's lifecycle (logic: platform/up.py, platform/down.py,
+platform/status.py, platform/doctor.py)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def up(
     one-broker topic-defaults are written to the platform's etcd unless some are set already.
     A re-run with nothing changed sends no write and reports every component unchanged.
     """
-    from platformctl import config, lifecycle, reach
+    from platformctl import config
+    from platformctl.platform import reach
+    from platformctl.platform import up as lifecycle
 
     settings = config.settings(base.options(ctx), reach.endpoint_overrides(etcd_endpoint=etcd_endpoint))
     options = lifecycle.UpOptions(
@@ -88,7 +90,8 @@ def down(
     The confirmation lists the PersistentVolumeClaims (Kafka's and etcd's data) it deletes; --keep-data
     keeps them.
     """
-    from platformctl import config, hints, teardown
+    from platformctl import config, hints
+    from platformctl.platform import down as teardown
 
     # Settings first: the hint below must name the same cluster and namespace (`hints.command`).
     settings = config.settings(base.options(ctx))
@@ -120,7 +123,8 @@ def status(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None
     With no cluster to look at (minikube not running, no such context, the API server unreachable) the
     report says so, and the command exits as `up` would (1, or 2 for a context kubeconfig does not have).
     """
-    from platformctl import config, statusreport
+    from platformctl import config
+    from platformctl.platform import status as statusreport
 
     report, problem = statusreport.status(config.settings(base.options(ctx)))
     if output is OutputFormat.json:
@@ -135,7 +139,7 @@ def status(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None
 def doctor(ctx: typer.Context, output: OutputOption = OutputFormat.text) -> None:
     """Check what goes wrong before it does: minikube, driver, memory/CPUs, context, ports, versions, images."""
     from platformctl import config
-    from platformctl import doctor as checkup
+    from platformctl.platform import doctor as checkup
 
     checks = checkup.run(config.settings(base.options(ctx)))
     if output is OutputFormat.json:

@@ -1,4 +1,4 @@
-"""`platformctl port-forward`: loopback-only forwards until Ctrl-C (logic: forward.py, portforward.py)."""
+"""`platformctl port-forward`: loopback-only forwards until Ctrl-C (logic: forward.py, adapters/portforward.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from platformctl import completion, ui
-from platformctl.commands import base
+from platformctl import ui
+from platformctl.commands import base, completion
 
 
 @base.command(base.app, "port-forward", short_help="Forward platform services to 127.0.0.1 until Ctrl-C.")

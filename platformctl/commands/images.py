@@ -1,4 +1,4 @@
-"""`platformctl images list/cache`: the platform's pinned images in minikube (logic: images.py)."""
+"""`platformctl images list/cache`: the platform's pinned images in minikube (logic: platform/images.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ images_app = base.group(
 
 
 def _kube_version(settings: Any) -> Any:
-    from platformctl import render as rendering
+    from platformctl.platform import render as rendering
 
     return rendering.parse_version(settings.minikube.kubernetes_version, origin="minikube.kubernetes-version")
 
@@ -30,8 +30,9 @@ def images_list(ctx: typer.Context, output: OutputOption = OutputFormat.text) ->
     Without a running minikube (or with --context, whose cluster pulls its own images) the images are
     listed all the same, their presence `unknown`.
     """
-    from platformctl import config, images
-    from platformctl.lifecycle import uses_minikube
+    from platformctl import config
+    from platformctl.platform import images
+    from platformctl.platform.up import uses_minikube
 
     settings = config.settings(base.options(ctx))
     version = _kube_version(settings)
@@ -67,7 +68,8 @@ def _yes(present: bool) -> str:
 @base.command(images_app, "cache", short_help="Put the pinned images minikube lacks into it.")
 def images_cache(ctx: typer.Context, offline: OfflineOption = False) -> None:
     """Make every pinned image present in the minikube node and cache; images already there are left alone."""
-    from platformctl import config, imageprogress, images
+    from platformctl import config
+    from platformctl.platform import imageprogress, images
 
     settings = config.settings(base.options(ctx))
     version = _kube_version(settings)

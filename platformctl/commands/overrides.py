@@ -1,6 +1,7 @@
 """`platformctl overrides ...`: each environment's deviations from the topic files, in etcd.
 
-Logic: overrides.py (what is stored and validated), etcd.py (the client), reach.py (which etcd).
+Logic: topics/overrides.py (what is stored and validated), adapters/etcd.py (the client),
+platform/reach.py (which etcd).
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from platformctl import completion, hints, ui
-from platformctl.commands import base
+from platformctl import hints, ui
+from platformctl.commands import base, completion
 from platformctl.commands.base import EtcdEndpointOption, OutputFormat, OutputOption
 from platformctl.config import ENV_OUTPUT
 from platformctl.errors import ExitCode, InputError, PlatformError
 
 if TYPE_CHECKING:
-    from platformctl.etcd import EtcdStore
-    from platformctl.overrides import Change, Confirm
+    from platformctl.adapters.etcd import EtcdStore
     from platformctl.settings import Settings
+    from platformctl.topics.overrides import Change, Confirm
 
 overrides_app = base.group(
     "overrides",
@@ -43,7 +44,8 @@ AllowUnknownConfigOption = Annotated[
 
 def _etcd_store(ctx: typer.Context, endpoint: str | None) -> tuple[Settings, EtcdStore]:
     """The settings and a store for this command's etcd (a forward to the platform's lasts as long as it)."""
-    from platformctl import config, reach
+    from platformctl import config
+    from platformctl.platform import reach
 
     settings = config.settings(base.options(ctx), reach.endpoint_overrides(etcd_endpoint=endpoint))
     stack = ctx.with_resource(contextlib.ExitStack())
@@ -105,7 +107,7 @@ def overrides_set(
     etcd_endpoint: EtcdEndpointOption = None,
 ) -> None:
     """Set override values for one topic (or --defaults). VALUEs are validated like topic-file values."""
-    from platformctl import overrides
+    from platformctl.topics import overrides
 
     topic, assignments = _split_target(args, defaults)
     target = overrides.Target.parse(topic, defaults=defaults)
@@ -126,7 +128,7 @@ def overrides_get(
     etcd_endpoint: EtcdEndpointOption = None,
 ) -> None:
     """Print one topic's (or --defaults') overrides as KEY=VALUE lines (all keys, or the KEYs named)."""
-    from platformctl import overrides
+    from platformctl.topics import overrides
 
     topic, names = _split_target(list(args or []), defaults)
     target = overrides.Target.parse(topic, defaults=defaults)
@@ -166,7 +168,7 @@ def overrides_unset(
     Removing every topic-default (--defaults with no KEY) changes every topic of the environment: it
     asks first on a terminal and needs --yes elsewhere.
     """
-    from platformctl import overrides
+    from platformctl.topics import overrides
 
     topic, names = _split_target(list(args or []), defaults)
     target = overrides.Target.parse(topic, defaults=defaults)
@@ -183,7 +185,7 @@ def overrides_list(
     etcd_endpoint: EtcdEndpointOption = None,
 ) -> None:
     """Every override of the environment: topic-defaults, then each topic."""
-    from platformctl import overrides
+    from platformctl.topics import overrides
 
     settings, store = _etcd_store(ctx, etcd_endpoint)
     stored = overrides.list_all(store, settings.env)
@@ -219,7 +221,7 @@ def overrides_export(
     etcd_endpoint: EtcdEndpointOption = None,
 ) -> None:
     """Print the environment's overrides in the file format `overrides import` reads."""
-    from platformctl import overrides
+    from platformctl.topics import overrides
 
     settings, store = _etcd_store(ctx, etcd_endpoint)
     doc = overrides.export(overrides.list_all(store, settings.env))
@@ -246,7 +248,7 @@ def overrides_import(
     With --replace, entries FILE does not list are deleted: that asks first on a terminal (naming them)
     and needs --yes elsewhere.
     """
-    from platformctl import overrides
+    from platformctl.topics import overrides
 
     doc = overrides.load_import(file, allow_unknown_config=allow_unknown_config)
     settings, store = _etcd_store(ctx, etcd_endpoint)
@@ -265,7 +267,8 @@ def overrides_seed(ctx: typer.Context, etcd_endpoint: EtcdEndpointOption = None)
     One broker: replication-factor 1, min.insync.replicas 1 (kafka.brokers 2: replication-factor 2);
     with three or more brokers nothing is needed and nothing is written.
     """
-    from platformctl import etcd, overrides
+    from platformctl.adapters import etcd
+    from platformctl.topics import overrides
 
     settings, store = _etcd_store(ctx, etcd_endpoint)
     key = etcd.topic_defaults_key(settings.env)

@@ -34,7 +34,7 @@ def render(
 ) -> None:
     """Print the manifests `up` would apply, in apply order. Works with no cluster."""
     from platformctl import config
-    from platformctl import render as rendering
+    from platformctl.platform import render as rendering
 
     settings = config.settings(base.options(ctx))
     version = rendering.parse_version(

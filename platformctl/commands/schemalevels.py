@@ -1,5 +1,5 @@
 """`platformctl overrides set-level/unset-level/levels`: each environment's compatibility levels for
-subjects, in etcd (logic: schemalevels.py). Registered on the `overrides` group: they are overrides."""
+subjects, in etcd (logic: topics/schemas/levels.py). Registered on the `overrides` group: they are overrides."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ SchemaDefaultsOption = Annotated[
 
 
 def _target(args: list[str], defaults: bool, *, with_level: bool) -> tuple[str | None, str | None]:
-    from platformctl import schemalevels
     from platformctl.errors import InputError
+    from platformctl.topics.schemas import levels as schemalevels
 
     wanted = (0 if defaults else 1) + (1 if with_level else 0)
     usage = ("--defaults " if defaults else "SUBJECT ") + ("LEVEL" if with_level else "")
@@ -42,7 +42,7 @@ def overrides_set_level(
 ) -> None:
     """Set the compatibility level this environment gives SUBJECT (or every subject: --defaults), over the
     topic files' `compatibility`. LEVEL: BACKWARD, FORWARD, FULL, their _TRANSITIVE forms, or NONE."""
-    from platformctl import schemalevels
+    from platformctl.topics.schemas import levels as schemalevels
 
     subject, level = _target(args, defaults, with_level=True)
     assert level is not None
@@ -63,7 +63,7 @@ def overrides_unset_level(
     etcd_endpoint: EtcdEndpointOption = None,
 ) -> None:
     """Remove the level this environment gives SUBJECT (or --defaults): the files' level applies again."""
-    from platformctl import schemalevels
+    from platformctl.topics.schemas import levels as schemalevels
 
     subject, _ = _target(list(args or []), defaults, with_level=False)
     settings, store = _etcd_store(ctx, etcd_endpoint)
@@ -82,7 +82,7 @@ def overrides_levels(
     etcd_endpoint: EtcdEndpointOption = None,
 ) -> None:
     """Every compatibility level of the environment: schema-defaults, then each subject."""
-    from platformctl import schemalevels
+    from platformctl.topics.schemas import levels as schemalevels
 
     settings, store = _etcd_store(ctx, etcd_endpoint)
     stored = schemalevels.list_levels(store, settings.env)

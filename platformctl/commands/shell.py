@@ -1,4 +1,4 @@
-"""`platformctl completion SHELL`: the completion script for bash, zsh or fish (logic: completion.py)."""
+"""`platformctl completion SHELL`: the completion script for bash, zsh or fish (logic: commands/completion.py)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,6 @@ def completion_script(
       zsh:   source <(platformctl completion zsh)       # after compinit; or into ~/.zshrc
       fish:  platformctl completion fish | source      # or save it as ~/.config/fish/completions/platformctl.fish
     """
-    from platformctl import completion
+    from platformctl.commands import completion
 
     ui.data(completion.script(shell.value))

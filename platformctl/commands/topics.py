@@ -1,4 +1,4 @@
-"""`platformctl topics plan/apply`: declarative topics (logic: topicrun.py, topics.py; text: topicview.py)."""
+"""`platformctl topics plan/apply`: declarative topics (logic: topics/run.py, topics/plan.py; text: topics/view.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from platformctl import completion, hints, ui
-from platformctl.commands import base
+from platformctl import hints, ui
+from platformctl.commands import base, completion
 from platformctl.commands.base import (
     EtcdEndpointOption,
     NoOverridesOption,
@@ -20,8 +20,8 @@ from platformctl.config import ENV_BOOTSTRAP_SERVER, ENV_BROKER_TIMEOUT, ENV_SCH
 from platformctl.errors import ExitCode, PlatformError
 
 if TYPE_CHECKING:
-    from platformctl.schemarun import SchemaRun
-    from platformctl.topicrun import Options, Prepared
+    from platformctl.topics.run import Options, Prepared
+    from platformctl.topics.schemas.run import SchemaRun
 
 topics_app = base.group(
     "topics", "Declarative topics from HOCON (.conf) or YAML files: plan never writes, apply asks first.",
@@ -140,7 +140,9 @@ def _prepare(
     schema_registry: str | None = None,
     broker_timeout: float | None = None,
 ) -> Prepared:
-    from platformctl import config, reach, topicrun
+    from platformctl import config
+    from platformctl.platform import reach
+    from platformctl.topics import run as topicrun
 
     given = reach.endpoint_overrides(
         bootstrap_server=bootstrap_server, etcd_endpoint=etcd_endpoint, schema_registry=schema_registry
@@ -155,8 +157,9 @@ def _prepare(
 
 
 def _schemas(ctx: typer.Context, prepared: Prepared, allow_incompatible: bool) -> SchemaRun | None:
-    """The schema plan of the declared subjects (schemarun.py); None when the files declare none."""
-    from platformctl import config, schemarun
+    """The schema plan of the declared subjects (topics/schemas/run.py); None when the files declare none."""
+    from platformctl import config
+    from platformctl.topics.schemas import run as schemarun
 
     settings = config.settings(base.options(ctx))
     stack = ctx.with_resource(contextlib.ExitStack())
@@ -203,7 +206,8 @@ def topics_plan(
     Exits 2 when a change is impossible (fewer partitions, a replication-factor change, ...); with
     --detailed-exitcode, exits 0 when nothing would change, 2 when something would, 1 on any error.
     """
-    from platformctl import schemarun, topicrun
+    from platformctl.topics import run as topicrun
+    from platformctl.topics.schemas import run as schemarun
 
     options = topicrun.Options(
         sets=sets,
@@ -239,7 +243,9 @@ def topics_plan(
 def _print_plan(
     prepared: Prepared, output: OutputFormat, show_unchanged: bool, schemas: SchemaRun | None = None
 ) -> None:
-    from platformctl import schemaview, topicrun, topicview
+    from platformctl.topics import run as topicrun
+    from platformctl.topics import view as topicview
+    from platformctl.topics.schemas import view as schemaview
 
     left = topicrun.left_the_files(prepared)
     if output == OutputFormat.json:
@@ -285,8 +291,12 @@ def topics_apply(
     run could not (the topic was applied, but etcd went away before it was recorded). Declared schemas are
     applied after the topics: compatibility levels, then new versions.
     """
-    from platformctl import schemarun, schemaview, topicrun, topics, topicview
     from platformctl.errors import InputError
+    from platformctl.topics import plan as topicplan
+    from platformctl.topics import run as topicrun
+    from platformctl.topics import view as topicview
+    from platformctl.topics.schemas import run as schemarun
+    from platformctl.topics.schemas import view as schemaview
 
     options = topicrun.Options(
         sets=sets,
@@ -317,7 +327,7 @@ def topics_apply(
             if schemas is not None:
                 completed = schemarun.settle(schemas, prepared.etcd, stale)
         if output == OutputFormat.json:
-            applied = topics.Applied().to_json()
+            applied = topicplan.Applied().to_json()
             doc = {"plan": _plan_json(prepared, schemas), "applied": applied, "records": fixes.to_json()}
             ui.data_json({**doc, "schema-records": {"completed": completed}} if schemas is not None else doc)
         else:
@@ -355,7 +365,7 @@ def topics_apply(
         outcome = topicrun.apply(prepared)
     else:
         settled = topicrun.settle_records(prepared) if topicrun.record_fixes(prepared) else topicrun.RecordFixes()
-        outcome = topicrun.Outcome(topics.Applied(), settled)
+        outcome = topicrun.Outcome(topicplan.Applied(), settled)
     # Schemas after the topics: a subject is for a topic that now exists.
     schema_done = None
     if schemas_mutating and schemas is not None:
@@ -379,7 +389,7 @@ def topics_apply(
 def _relock(ctx: typer.Context, prepared: Prepared, *, replan: bool = False) -> Prepared:
     """Nothing was written to etcd so far; the lock is taken now (`topicrun.relock` says when the plan is
     made again under it). The run goes on only if the plan is still the one shown."""
-    from platformctl import topicrun
+    from platformctl.topics import run as topicrun
 
     if prepared.etcd is None:
         return prepared

@@ -83,7 +83,7 @@ class Process:
 
 def container_ports() -> set[int]:
     """Every container port the platform renders (both Kafka flavors): the pod network's relays."""
-    from platformctl import render
+    from platformctl.platform import render
     from platformctl.settings import KafkaSettings, Settings
 
     ports: set[int] = set()

@@ -1,4 +1,4 @@
-"""A FAKE Docker SDK client at the adapter boundary (`platformctl.dockerhost.client_from_env`).
+"""A FAKE Docker SDK client at the adapter boundary (`platformctl.adapters.dockerhost.client_from_env`).
 
 No Docker engine runs here. `FakeDockerClient` has the part of `docker.DockerClient` platformctl uses:
 `images.get(name)` (raises `docker.errors.ImageNotFound`), `images.load(data)` (consumes the archive
@@ -252,7 +252,7 @@ class FakeDocker:
 
 @pytest.fixture
 def fake_docker(fake_minikube: FakeMinikube, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
-    from platformctl import dockerhost
+    from platformctl.adapters import dockerhost
 
     rig = FakeDocker(
         host=FakeDockerClient(store=MemoryStore()),

@@ -259,7 +259,7 @@ class Upstreams:
 @pytest.fixture
 def upstreams(monkeypatch: pytest.MonkeyPatch) -> Upstreams:
     """In-process forwards of this test reach the real servers a test routes to (`upstreams.routes`)."""
-    from platformctl import portforward
+    from platformctl.adapters import portforward
 
     fake = Upstreams()
     monkeypatch.setattr(portforward, "service_opener", fake.service_opener)

@@ -159,7 +159,7 @@ class HookedAdminClient:
             return attr
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("validate_only"):  # a dry run (platformctl.topicdryrun): not the call to hook
+            if kwargs.get("validate_only"):  # a dry run (platformctl.topics.dryrun): not the call to hook
                 return attr(*args, **kwargs)
             self._calls.append(name)
             futures = attr(*args, **kwargs)
@@ -184,11 +184,11 @@ class KafkaCalls:
 def kafka_calls(monkeypatch: pytest.MonkeyPatch) -> KafkaCalls:
     from confluent_kafka.admin import AdminClient
 
-    import platformctl.kafka
+    import platformctl.adapters.kafka
 
     record = KafkaCalls()
     monkeypatch.setattr(
-        platformctl.kafka,
+        platformctl.adapters.kafka,
         "AdminClient",
         lambda config: HookedAdminClient(AdminClient(config), record.calls, record.after),
     )

@@ -1,0 +1,1 @@
+"""Tests of the CLI (platformctl/commands/): options, output, completion, bad input."""

@@ -1,0 +1,1 @@
+"""Tests of topics as code (platformctl/topics/), against Apache Kafka and etcd."""
