@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from platformctl import config, forward, ui
+from platformctl import config, ui
+from platformctl.platform import forwarding
 from tests.conftest import RunCli
 from tests.lifecycle import EchoServer, run_until_ctrl_c, up
 from tests.plugins.fake_portforward import listening_addresses
@@ -90,7 +91,7 @@ def test_commands_reach_all_three_brokers_in_process_and_close_after(
         config.GlobalOptions(config=three_brokers, context=real_cluster.context, namespace=real_cluster.namespace)
     )
     seen = len(real_cluster.requests())
-    with forward.open_forward(settings, "kafka") as bootstrap:
+    with forwarding.open_forward(settings, "kafka") as bootstrap:
         assert bootstrap == "127.0.0.1:9092"
         assert [listening_addresses(port) for port in PORTS] == [["0100007F"]] * 3
         for port in PORTS:

@@ -25,7 +25,7 @@ tmp dir. `localhost` stays `localhost`. `check` holds the platform's promises ag
 derives every listener from them, not from names or port numbers written here: the HOST listener is the
 one advertised on localhost, the INTERNAL one is the inter-broker listener, the controller listener is
 `controller.listener.names`, the in-cluster clients' address is what the render gives the platform's other
-workloads (`in_cluster_bootstraps`), and the port-forward's path is `forward.targets`' kafka forwards (one
+workloads (`in_cluster_bootstraps`), and the port-forward's path is `forwarding.targets`' kafka forwards (one
 per broker: a local port -> that pod's container port). So a change of layout (another port on the
 Service, N brokers) is followed.
 """
@@ -41,8 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from platformctl import forward
-from platformctl.platform import render
+from platformctl.platform import forwarding, render
 from platformctl.settings import Settings
 from tests import kafkacluster
 from tests.kafkacluster import free_port
@@ -79,7 +78,7 @@ class RenderedKafka:
     statefulset: dict[str, Any]
     services: list[dict[str, Any]]
     others: list[dict[str, Any]]  # the platform's other pod templates (its in-cluster Kafka clients)
-    forwards: list[forward.Target]  # what `port-forward kafka` opens: one per broker (forward.targets)
+    forwards: list[forwarding.Target]  # what `port-forward kafka` opens: one per broker (forwarding.targets)
 
     @property
     def pod_spec(self) -> dict[str, Any]:
@@ -170,7 +169,7 @@ def rendered(settings: Settings) -> RenderedKafka:
     others = [
         d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "StatefulSet") and d is not sts
     ]
-    return RenderedKafka(namespace, sts, services, others, forward.targets(settings, [forward.KAFKA_TARGET]))
+    return RenderedKafka(namespace, sts, services, others, forwarding.targets(settings, [forwarding.KAFKA_TARGET]))
 
 
 # -- where things are on this machine -----------------------------------------------------------------------
@@ -343,10 +342,10 @@ def check(kafka: RenderedKafka, props: Mapping[str, str], ordinal: int) -> Liste
     if len(on_localhost) != 1:
         raise Broken(f"expected one listener advertised on localhost (the HOST listener), got {on_localhost}")
     [host] = on_localhost
-    if advertised[host][1] != forward.KAFKA_ADVERTISED_PORT + ordinal:
+    if advertised[host][1] != forwarding.KAFKA_ADVERTISED_PORT + ordinal:
         raise Broken(
             f"HOST listener {host} advertises localhost:{advertised[host][1]}, but `port-forward kafka` listens on "
-            f"{forward.KAFKA_ADVERTISED_PORT + ordinal}"
+            f"{forwarding.KAFKA_ADVERTISED_PORT + ordinal}"
         )
     ctl_port = kafka.container_port(listeners[controller][1])
     host_port = kafka.container_port(listeners[host][1])

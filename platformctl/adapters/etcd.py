@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import etcd3gw
 from etcd3gw import exceptions as etcd_exceptions
@@ -39,18 +39,12 @@ from etcd3gw import exceptions as etcd_exceptions
 from platformctl import hints
 from platformctl.errors import InputError, PlatformError
 
-if TYPE_CHECKING:
-    from platformctl.topics.lock import EnvLock
-
 ROOT = "/platformctl/envs"
 DEFAULT_PORT = 2379
 DEFAULT_TIMEOUT = 5.0
 # etcd refuses a transaction with more operations than its --max-txn-ops (default 128): "too many
 # operations in txn request" (https://etcd.io/docs/v3.5/op-guide/configuration/#--max-txn-ops).
 MAX_TXN_OPS = 128
-# Long enough that a busy laptop never loses the lock between keep-alives (sent every TTL/3), short
-# enough that a crashed apply (SIGKILL, a closed laptop lid) frees the environment within a minute.
-DEFAULT_LOCK_TTL = 30
 # Transactions `write_chunked` keeps in flight at once. Each is independent (its own keys' revisions and
 # the fence), so their order does not matter; a few connections hide the round trip and etcd's commit
 # without flooding a shared etcd. Measured at 10,000 records on 2 cores: 1 lane 0.33-0.35 s, 4 lanes
@@ -519,15 +513,6 @@ class EtcdStore:
         return records
 
     # -- leases (the environment lock is built on them: topics/lock.py)
-
-    @contextlib.contextmanager
-    def lock(self, env: str, *, ttl: int | None = None, purpose: str = "topics apply") -> Iterator[EnvLock]:
-        """Hold the environment's apply lock for the duration of the block (see topics/lock.py); the lease's
-        TTL is `DEFAULT_LOCK_TTL` unless given."""
-        from platformctl.topics import lock as etcdlock
-
-        with etcdlock.hold(self, env, ttl=ttl or DEFAULT_LOCK_TTL, purpose=purpose) as held:
-            yield held
 
     def grant(self, ttl: int) -> int:
         """A new lease of `ttl` seconds; returns its id."""

@@ -38,7 +38,6 @@ from kubernetes.client.exceptions import ApiException
 
 from platformctl import hints, ui
 from platformctl.errors import InputError, PlatformError, WrongTargetError
-from platformctl.platform.render import MANAGER
 
 # urllib3 logs each connection retry as a WARNING through Python's last-resort handler (stderr):
 # the one-line error below says it better.
@@ -423,12 +422,12 @@ class Cluster:
 
     # --- writes -------------------------------------------------------------------------------
 
-    def apply(self, doc: dict[str, Any], *, dry_run: bool = False, force: bool = False) -> Response:
-        """Server-side apply of one object as field manager `platformctl`."""
+    def apply(self, doc: dict[str, Any], *, manager: str, dry_run: bool = False, force: bool = False) -> Response:
+        """Server-side apply of one object as field manager `manager` (platformctl's: render.MANAGER)."""
         kind = kind_of(doc)
         meta = doc.get("metadata") or {}
         namespace = meta.get("namespace") if kind.namespaced else None
-        query = [("fieldManager", MANAGER)]
+        query = [("fieldManager", manager)]
         if force:
             query.append(("force", "true"))
         if dry_run:

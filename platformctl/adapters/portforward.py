@@ -6,7 +6,8 @@ broker's own pod (its HOST listener is advertised per pod, so no Service can sta
 `portforward` gives an in-process socket, not a local port, so every accepted connection asks here for a
 fresh stream, and the pod is resolved again each time: when it is replaced, new connections reach the new
 one.
-Like `adapters/kube.py`, it imports the `kubernetes` client and is imported only by commands that forward.
+Like `adapters/kube.py`, it imports the `kubernetes` client and is imported only by commands that forward;
+which context it may forward through is the target guard's (platform/forwarding.py asks it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import client as k8s_client
@@ -26,18 +27,7 @@ from platformctl.adapters import kube
 from platformctl.errors import PlatformError
 from platformctl.forward import Stream
 
-if TYPE_CHECKING:
-    from platformctl.settings import Settings
-
 T = TypeVar("T")
-
-
-def target_context(settings: Settings) -> str:
-    """The kube context to forward through: a running minikube profile, or the --context given, after the
-    same guard `up` uses (with the same errors and exit codes)."""
-    from platformctl.platform import up as lifecycle
-
-    return lifecycle.require_cluster(settings).context
 
 
 @dataclass(frozen=True)

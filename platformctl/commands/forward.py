@@ -1,4 +1,5 @@
-"""`platformctl port-forward`: loopback-only forwards until Ctrl-C (logic: forward.py, adapters/portforward.py)."""
+"""`platformctl port-forward`: loopback-only forwards until Ctrl-C (logic: platform/forwarding.py, the relay in
+forward.py, the streams in adapters/portforward.py)."""
 
 from __future__ import annotations
 
@@ -40,10 +41,11 @@ def port_forward(
     Every connection opens its own forward to a ready pod, so the forward outlives pod restarts.
     """
     from platformctl import config, forward
+    from platformctl.platform import forwarding
 
     settings = config.settings(base.options(ctx))
-    plans = forward.targets(settings, names, port)
-    forwards = forward.build_all(settings, plans)
+    plans = forwarding.targets(settings, names, port)
+    forwards = forwarding.build_all(settings, plans)
 
     def announce() -> None:
         for plan, fwd in zip(plans, forwards, strict=True):

@@ -32,7 +32,7 @@ def images_list(ctx: typer.Context, output: OutputOption = OutputFormat.text) ->
     """
     from platformctl import config
     from platformctl.platform import images
-    from platformctl.platform.up import uses_minikube
+    from platformctl.platform.guard import uses_minikube
 
     settings = config.settings(base.options(ctx))
     version = _kube_version(settings)

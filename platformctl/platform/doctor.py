@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from platformctl import hints, ui
 from platformctl.errors import PlatformError
 from platformctl.platform import render
-from platformctl.platform.up import intended_context, target, uses_minikube
+from platformctl.platform.guard import intended_context, target, uses_minikube
 
 if TYPE_CHECKING:
     from platformctl.settings import Settings
@@ -65,11 +65,11 @@ def port_free(port: int) -> bool:
 def forward_ports(settings: Settings) -> list[tuple[str, int]]:
     """(target, local port) of every port-forward the rendered platform offers (the flavor and the number of
     Kafka brokers decide: one local port per broker)."""
-    from platformctl import forward
+    from platformctl.platform import forwarding
     from platformctl.platform.render import components
 
     names = [name for c in components(settings) for name in c.ports]
-    return [(plan.name, plan.local_port) for plan in forward.targets(settings, names)]
+    return [(plan.name, plan.local_port) for plan in forwarding.targets(settings, names)]
 
 
 def port_state(port: int) -> tuple[bool, str | None]:

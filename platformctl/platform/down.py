@@ -1,7 +1,7 @@
 """`down` lives apart from `up` because it is the one lifecycle command that destroys, so whoever changes it
 should be able to read all of it at once: it only reads (`plan_down`) until the command has shown the plan
 and the user has confirmed it, deletes only objects carrying platformctl's labels, and touches the minikube
-profile only when asked (`--cluster`), never with `--context`. The target guard is platform/up.py's, shared
+profile only when asked (`--cluster`), never with `--context`. The target guard is platform/guard.py's, shared
 with `up`, `status` and `doctor`. No Typer here.
 
 Data is explicit: the plan names every PersistentVolumeClaim (Kafka's topics, etcd's overrides) it deletes,
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from platformctl import hints, ui
 from platformctl.errors import InputError, PlatformError
 from platformctl.platform import render
-from platformctl.platform.up import target, uses_minikube
+from platformctl.platform.guard import target, uses_minikube
 
 if TYPE_CHECKING:
     from platformctl.adapters.kube import Cluster

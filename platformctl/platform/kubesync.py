@@ -32,6 +32,7 @@ from platformctl.adapters.kube import (
 )
 from platformctl.errors import PlatformError, WrongTargetError
 from platformctl.platform import drift, readiness
+from platformctl.platform.render import MANAGER
 
 # A pod that has just been created may be Unschedulable for a moment (a freshly started node is
 # tainted not-ready); only a condition that persists this long stops the wait.
@@ -118,20 +119,20 @@ def sync(
         component = str((meta.get("labels") or {}).get("app.kubernetes.io/name", name))
         current = live.get((kind.kind, ns, name))
         if current is None:
-            response = cluster.apply(doc, force=force)
+            response = cluster.apply(doc, manager=MANAGER, force=force)
             warn(response, label)
             outcome = Outcome(kind.kind, ns, name, component, "created" if response.status == 201 else "updated")
         else:
             reasons = drift.drift(doc, current)
             action = "unchanged"
             if reasons:
-                checked = cluster.apply(doc, dry_run=True, force=force)
+                checked = cluster.apply(doc, manager=MANAGER, dry_run=True, force=force)
                 warn(checked, label)
                 if drift.same_object(checked.json(), current):
                     ui.debug(f"{label}: server says unchanged ({'; '.join(reasons)})")
                     reasons = []
                 else:
-                    warn(cluster.apply(doc, force=force), label)
+                    warn(cluster.apply(doc, manager=MANAGER, force=force), label)
                     action = "updated"
             outcome = Outcome(kind.kind, ns, name, component, action, reasons)
         outcomes.append(outcome)

@@ -4,7 +4,7 @@ An endpoint the user gave (`--bootstrap-server` / `kafka.bootstrap-server`, `--e
 `etcd.endpoint`, or their env vars) is used as it is. Without one, the platform in the target cluster is
 looked for (after the same target guard as `up`: only minikube's profile context or exactly `--context`)
 and, when its Service is there, reached through an in-process port-forward opened for the command and
-closed after it (`forward.open_forward`): Kafka on 127.0.0.1:9092 (and 9093, ... for more brokers), the
+closed after it (`forwarding.open_forward`): Kafka on 127.0.0.1:9092 (and 9093, ... for more brokers), the
 ports the brokers advertise (a busy port is an error naming its holder, never a silent fallback), etcd on a
 free port.
 
@@ -65,9 +65,9 @@ class Platform:
 
 
 def _service(settings: Settings, target: str) -> str:
-    from platformctl import forward
+    from platformctl.platform import forwarding
 
-    return forward.service_of(settings, target)
+    return forwarding.service_of(settings, target)
 
 
 def locate(settings: Settings) -> Platform:
@@ -78,12 +78,11 @@ def locate(settings: Settings) -> Platform:
     cannot tell whether the platform is up, and guessing "no" would apply the files' values to dev.
     """
     from platformctl.adapters import kube
-    from platformctl.platform import render
-    from platformctl.platform import up as lifecycle
+    from platformctl.platform import guard, render
 
     ns = settings.namespace
     try:
-        target = lifecycle.target(settings)
+        target = guard.target(settings)
     except WrongTargetError as e:
         return Platform(None, absent=e.message)
     cluster = kube.Cluster.connect(target)
@@ -102,9 +101,9 @@ def locate(settings: Settings) -> Platform:
 
 def forward_to(stack: contextlib.ExitStack, settings: Settings, target: str) -> str:
     """Open an in-process forward to the platform's `target` until `stack` closes; its `127.0.0.1:PORT`."""
-    from platformctl import forward
+    from platformctl.platform import forwarding
 
-    address = stack.enter_context(forward.open_forward(settings, target))
+    address = stack.enter_context(forwarding.open_forward(settings, target))
     ui.detail(f"{target}: forwarding {address} -> service {settings.namespace}/{_service(settings, target)}")
     return address
 

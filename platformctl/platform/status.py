@@ -1,7 +1,7 @@
 """`status` lives apart from `up` and `down` because it only reads and is what people look at when something
 is wrong: it gathers the cluster, the security mode in force and each component's readiness as plain data
 (`--output json` prints that data as it is, so its keys are a contract), and the table is drawn from that
-data alone. The target guard is platform/up.py's, shared with `up`, `down` and `doctor`. No Typer here.
+data alone. The target guard is platform/guard.py's, shared with `up`, `down` and `doctor`. No Typer here.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from platformctl import ui
 from platformctl.errors import PlatformError
 from platformctl.platform import render
-from platformctl.platform.up import intended_context, require_cluster, uses_minikube
+from platformctl.platform.guard import intended_context, require_cluster, uses_minikube
 
 if TYPE_CHECKING:
     from platformctl.adapters.kube import Cluster
@@ -135,11 +135,11 @@ def _no_cluster(settings: Settings, context: str, components: list[Any], e: Plat
 def forward_ports(settings: Settings, component: Any) -> dict[str, int]:
     """The local port of each port-forward a component offers: Kafka's one per broker (`kafka`, then
     `kafka-1`, `kafka-2`, ... on 9093, 9094, ...), every other target its own."""
-    from platformctl import forward
+    from platformctl.platform import forwarding
 
     ports: dict[str, int] = {}
     for name in component.ports:
-        for i, plan in enumerate(forward.targets(settings, [name])):
+        for i, plan in enumerate(forwarding.targets(settings, [name])):
             ports[name if i == 0 else f"{name}-{i}"] = plan.local_port
     return ports
 

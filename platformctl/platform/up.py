@@ -1,5 +1,5 @@
-"""`up` as ordered steps over the minikube and Kubernetes adapters, and the target guard every lifecycle
-command shares (`down`: platform/down.py, `status`: platform/status.py, `doctor`: platform/doctor.py).
+"""`up` as ordered steps over the minikube and Kubernetes adapters (the target guard it shares with `down`,
+`status`, `doctor` and every forward is platform/guard.py).
 
 `up` is a list of named steps (`UP_STEPS`) run in order over one `UpRun`, so the order is visible in
 one place: minikube, the target guard, the image cache (minikube only, before the first API request, so
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from platformctl import hints, ui
 from platformctl.errors import InputError, PlatformError
-from platformctl.platform import render
+from platformctl.platform import guard, render
+from platformctl.platform.guard import uses_minikube
 
 if TYPE_CHECKING:
     from platformctl.adapters.kube import Cluster, Target
@@ -27,49 +28,6 @@ if TYPE_CHECKING:
     from platformctl.platform.kubesync import Outcome
     from platformctl.platform.readiness import WorkloadState
     from platformctl.settings import Settings
-
-
-# --- the target ---------------------------------------------------------------------------------
-
-
-def uses_minikube(settings: Settings) -> bool:
-    """minikube unless a context was named: then minikube is never touched."""
-    return settings.context is None
-
-
-def intended_context(settings: Settings) -> tuple[str, str]:
-    """(the only context this run may use, where that choice came from)."""
-    if settings.context is not None:
-        return settings.context, "--context"
-    return settings.minikube.profile, "minikube.profile"
-
-
-def target(settings: Settings) -> Target:
-    """The guard: the intended context resolved from kubeconfig, or WrongTargetError (nothing sent)."""
-    from platformctl.adapters import kube
-
-    context, origin = intended_context(settings)
-    return kube.resolve_target(context, origin=origin)
-
-
-def require_cluster(settings: Settings, *, minikube_first: bool = False) -> Target:
-    """`target` for a command that needs the cluster (status, port-forward). In minikube mode, a missing
-    context is explained by minikube when it can be (`minikube is not installed`, `profile ... is not
-    running`: exit 1, as `up` says it) rather than as a wrong target; `minikube_first` asks minikube before
-    anything else (status: a stopped profile's API server would only time out)."""
-    from platformctl.errors import WrongTargetError
-
-    if not uses_minikube(settings):
-        return target(settings)
-    from platformctl.adapters import minikube
-
-    if minikube_first:
-        minikube.require_running(settings.minikube.profile)
-    try:
-        return target(settings)
-    except WrongTargetError:
-        minikube.require_running(settings.minikube.profile)
-        raise
 
 
 def _minikube_version_guard(settings: Settings, running_version: str | None) -> None:
@@ -194,7 +152,7 @@ def step_target(run: UpRun) -> None:
     """The guard: resolve exactly the intended context (no request is sent before this passes)."""
     from platformctl.adapters import kube
 
-    run.target = target(run.settings)
+    run.target = guard.target(run.settings)
     run.cluster = kube.Cluster.connect(run.target)
 
 

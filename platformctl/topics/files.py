@@ -37,8 +37,9 @@ from platformctl.errors import InputError, InputErrors
 from platformctl.sourcemap import LineMap, PathKey
 from platformctl.topics import hoconcache
 from platformctl.topics import spec as topicspec
+from platformctl.topics.provenance import Source
 from platformctl.topics.schemas import spec as schemaspec
-from platformctl.topics.spec import Source, TopicSpec
+from platformctl.topics.spec import TopicSpec
 
 SUFFIXES = (".conf", ".yaml", ".yml")
 TOPIC_KEYS = ("name", "partitions", "replication-factor", "config", "key-schema", "value-schema")

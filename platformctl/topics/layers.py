@@ -14,7 +14,8 @@ from typing import Any
 
 from platformctl.errors import InputError
 from platformctl.topics import spec as topicspec
-from platformctl.topics.spec import Layer, Source, TopicSpec
+from platformctl.topics.provenance import Layer, Source
+from platformctl.topics.spec import TopicSpec
 
 Scalar = int | str
 

@@ -29,6 +29,9 @@ from platformctl.errors import PlatformError
 
 # Revoking the lease on the way out is a courtesy (the lease runs out by itself): never wait long for it.
 RELEASE_TIMEOUT = 1.0
+# Long enough that a busy laptop never loses the lock between keep-alives (sent every TTL/3), short
+# enough that a crashed apply (SIGKILL, a closed laptop lid) frees the environment within a minute.
+DEFAULT_LOCK_TTL = 30
 
 
 def boot_id() -> str:
@@ -52,9 +55,10 @@ def process_gone(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def hold(store: EtcdStore, env: str, *, ttl: int, purpose: str) -> Iterator[EnvLock]:
-    """Hold the lock for the duration of the block; `LockHeldError` if another process holds it."""
-    held = acquire(store, env, ttl=ttl, purpose=purpose)
+def hold(store: EtcdStore, env: str, *, ttl: int | None = None, purpose: str = "topics apply") -> Iterator[EnvLock]:
+    """Hold the environment's lock for the duration of the block; `LockHeldError` if another process holds
+    it. The lease's TTL is `DEFAULT_LOCK_TTL` unless given."""
+    held = acquire(store, env, ttl=ttl or DEFAULT_LOCK_TTL, purpose=purpose)
     try:
         yield held
     finally:

@@ -30,7 +30,8 @@ from platformctl.adapters import etcd
 from platformctl.adapters.etcd import EtcdStore
 from platformctl.errors import InputError, InputErrors
 from platformctl.topics import spec as topicspec
-from platformctl.topics.spec import TOPIC_FIELDS, Layer, Source
+from platformctl.topics.provenance import Layer, Source
+from platformctl.topics.spec import TOPIC_FIELDS
 
 Values = dict[str, int | str]
 

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from platformctl.errors import InputError, InputErrors, PlatformError, WrongTargetError
 from platformctl.topics import spec as topicspec
 from platformctl.topics.layers import EffectiveTopic, Scalar, Value, check_layers, effective, layer_error
-from platformctl.topics.spec import Layer, Source, TopicSpec
+from platformctl.topics.provenance import Layer, Source
+from platformctl.topics.spec import TopicSpec
 
 if TYPE_CHECKING:
     from platformctl.adapters.kafka import Admin, ClusterState

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from platformctl.settings import Settings
     from platformctl.topics.lock import EnvLock
     from platformctl.topics.plan import Applied, EffectiveTopic, Plan
-    from platformctl.topics.spec import Layer, TopicSpec
+    from platformctl.topics.provenance import Layer
+    from platformctl.topics.spec import TopicSpec
 
 
 # One deadline for each step that writes records to etcd (the intents before Kafka, the applied marks
@@ -253,11 +254,12 @@ def relock(stack: contextlib.ExitStack, prepared: Prepared, *, replan: bool = Fa
     shown.
     """
     from platformctl.adapters import etcd
+    from platformctl.topics import lock as etcdlock
 
     run = prepared.etcd
     if run is None:
         return prepared
-    lock = stack.enter_context(run.store.lock(run.env))
+    lock = stack.enter_context(etcdlock.hold(run.store, run.env))
     now = run.store.revisions(etcd.env_prefix(run.env))
     now.pop(etcd.lock_key(run.env), None)
     if not replan and now == run.seen:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from platformctl.errors import InputError, InputErrors
+from platformctl.topics.provenance import Layer, Source
 
 if TYPE_CHECKING:
     from platformctl.topics.schemas.spec import SchemaDecl
@@ -129,32 +130,6 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _THROTTLED = re.compile(r"\*|[0-9]+:[0-9]+")
 # A Java long has at most 19 digits; longer text is refused before int() (Python refuses past 4,300).
 _MAX_DIGITS = 19
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where one value came from, shown next to it in every plan."""
-
-    kind: Literal["file", "etcd", "cli", "derived"]
-    ref: str  # "twitter-topic.conf:7", "/platformctl/envs/dev/topic-defaults", "--set", ...
-    revision: int | None = None  # etcd mod_revision for kind == "etcd"
-    note: str | None = None  # why, for kind == "derived"
-
-    def __str__(self) -> str:
-        text = self.ref
-        if self.revision is not None:
-            text = f"{text}@{self.revision}"
-        if self.note:
-            text = f"{text} ({self.note})"
-        return text
-
-
-@dataclass(frozen=True)
-class Layer:
-    """Values from one source, applied over a topic's file spec; later layers win."""
-
-    source: Source
-    values: Mapping[str, int | str]  # flat keys: "partitions", "replication-factor", or Kafka config names
 
 
 @dataclass(frozen=True)

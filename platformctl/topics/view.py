@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from platformctl.topics.layers import Value
 from platformctl.topics.plan import Applied, Change, Plan, TopicPlan
-from platformctl.topics.spec import Source
+from platformctl.topics.provenance import Source
 from platformctl.ui import printable
 
 _COLOURS = {"+": "32", "~": "33", "-": "31", "!": "1;31"}  # green, yellow, red, bold red (ANSI SGR)

@@ -15,6 +15,7 @@ import pytest
 
 from platformctl.adapters import etcd
 from platformctl.errors import InputError, PlatformError
+from platformctl.topics import lock as etcdlock
 from tests.plugins.etcd import EtcdServer, free_port
 
 
@@ -88,20 +89,20 @@ def test_applied_records(store: etcd.EtcdStore, etcd_env: str) -> None:
 
 
 def test_second_lock_holder_fails_naming_the_first(store: etcd.EtcdStore, etcd_env: str) -> None:
-    with store.lock(etcd_env, ttl=5) as held:
-        with pytest.raises(etcd.LockHeldError) as caught, etcd.EtcdStore(store.endpoint).lock(etcd_env):
+    with etcdlock.hold(store, etcd_env, ttl=5) as held:
+        with pytest.raises(etcd.LockHeldError) as caught, etcdlock.hold(etcd.EtcdStore(store.endpoint), etcd_env):
             pass
         assert held.holder in str(caught.value)
         assert "topics apply" in str(caught.value)
-    with store.lock(etcd_env):  # released on success
+    with etcdlock.hold(store, etcd_env):  # released on success
         pass
 
 
 def test_lock_is_released_on_error_and_on_interrupt(store: etcd.EtcdStore, etcd_env: str) -> None:
-    with pytest.raises(RuntimeError), store.lock(etcd_env):
+    with pytest.raises(RuntimeError), etcdlock.hold(store, etcd_env):
         raise RuntimeError("apply failed")
     assert store.get(etcd.lock_key(etcd_env)) is None
-    with pytest.raises(KeyboardInterrupt), store.lock(etcd_env):
+    with pytest.raises(KeyboardInterrupt), etcdlock.hold(store, etcd_env):
         raise KeyboardInterrupt
     assert store.get(etcd.lock_key(etcd_env)) is None
 
@@ -109,7 +110,7 @@ def test_lock_is_released_on_error_and_on_interrupt(store: etcd.EtcdStore, etcd_
 def test_lock_survives_longer_than_its_ttl_while_held(store: etcd.EtcdStore, etcd_env: str) -> None:
     # The keep-alive thread refreshes the lease every TTL/3: held for 1.5 x the TTL, the key must still be
     # there (without keep-alives etcd would have deleted it).
-    with store.lock(etcd_env, ttl=2) as held:
+    with etcdlock.hold(store, etcd_env, ttl=2) as held:
         time.sleep(3)
         held.check()
         entry = store.get(etcd.lock_key(etcd_env))
@@ -134,7 +135,7 @@ def test_lock_expires_when_its_process_is_killed(etcd_endpoint: str, etcd_env: s
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "locked"
         store = etcd.EtcdStore(etcd_endpoint)
-        with pytest.raises(etcd.LockHeldError) as caught, store.lock(etcd_env):
+        with pytest.raises(etcd.LockHeldError) as caught, etcdlock.hold(store, etcd_env):
             pass
         assert f"pid {child.pid}" in str(caught.value)
         assert "no longer running" not in str(caught.value)  # it is running
@@ -142,7 +143,7 @@ def test_lock_expires_when_its_process_is_killed(etcd_endpoint: str, etcd_env: s
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
     # Killed on this machine: the next one to try is told the holder is gone, and how long the lock lasts.
-    with pytest.raises(etcd.LockHeldError) as gone, store.lock(etcd_env):
+    with pytest.raises(etcd.LockHeldError) as gone, etcdlock.hold(store, etcd_env):
         pass
     message = str(gone.value)
     assert message.startswith(f"environment {etcd_env!r} is locked by {etcd.holder_identity().rsplit(' ', 1)[0]}")
@@ -154,7 +155,7 @@ def test_lock_expires_when_its_process_is_killed(etcd_endpoint: str, etcd_env: s
     deadline = time.monotonic() + 60
     while True:
         try:
-            with store.lock(etcd_env, ttl=2):
+            with etcdlock.hold(store, etcd_env, ttl=2):
                 break
         except etcd.LockHeldError:
             assert time.monotonic() < deadline, "the dead process's lock never expired"

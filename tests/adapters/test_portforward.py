@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from platformctl import config, forward
+from platformctl import config
 from platformctl.adapters import kube, portforward
 from platformctl.errors import PlatformError
+from platformctl.platform import forwarding
 from tests.conftest import RunCli
 from tests.plugins.fake_portforward import FakeApiServer, FakePod, FakePortForward
 
@@ -199,7 +200,7 @@ def test_fast_data_dev_targets_come_from_its_one_service(tmp_path: Any) -> None:
     cfg = tmp_path / "platformctl.yaml"
     cfg.write_text("kafka:\n  flavor: fast-data-dev\n")
     settings = config.load_settings(config.GlobalOptions(config=cfg))
-    plans = forward.targets(settings, ["kafka-ui", "schema-registry", "kafka"])
+    plans = forwarding.targets(settings, ["kafka-ui", "schema-registry", "kafka"])
     assert [(p.service, p.service_port, p.local_port) for p in plans] == [
         ("kafka-service", 3030, 3030),
         ("kafka-service", 8081, 8081),
@@ -216,13 +217,13 @@ def test_kafka_local_ports_are_the_ports_the_brokers_advertise() -> None:
         settings = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"brokers": brokers})})
         documents = render.render(settings, render.parse_version("1.35")).documents
         kafka = next(d for d in documents if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "kafka")
-        plans = forward.targets(settings, ["kafka"])
+        plans = forwarding.targets(settings, ["kafka"])
         assert len(plans) == brokers
         for i, plan in enumerate(plans):
             advertised = broker_env(kafka, i)["KAFKA_ADVERTISED_LISTENERS"].split(",")
             assert (plan.pod, plan.pod_port) == (f"kafka-{i}", "host")
-            assert f"HOST://localhost:{forward.KAFKA_ADVERTISED_PORT + i}" in advertised
-            assert plan.local_port == forward.KAFKA_ADVERTISED_PORT + i
+            assert f"HOST://localhost:{forwarding.KAFKA_ADVERTISED_PORT + i}" in advertised
+            assert plan.local_port == forwarding.KAFKA_ADVERTISED_PORT + i
 
 
 # --- pod_port: each Kafka broker's forward goes to its own pod ------------------------------------------

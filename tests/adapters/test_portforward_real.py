@@ -17,6 +17,7 @@ import pytest
 from platformctl import config, forward, ui
 from platformctl.adapters import kube, portforward
 from platformctl.errors import PlatformError
+from platformctl.platform import forwarding
 from tests import components
 from tests.conftest import RunCli
 from tests.lifecycle import EchoServer, free_port, run_until_ctrl_c, up
@@ -173,7 +174,7 @@ def test_several_targets_in_one_command(
 ) -> None:
     assert up(run_cli, real_cluster, "--timeout", "120")[0] == 0
     etcd_port, kafka_port = free_port(), free_port()
-    monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", kafka_port)  # tests bind free ports only
+    monkeypatch.setattr(forwarding, "KAFKA_ADVERTISED_PORT", kafka_port)  # tests bind free ports only
     real_cluster.route(2379, echo.port)
     real_cluster.route(29092, echo.port)  # the broker's HOST listener: what its host forward reaches
     seen = len(real_cluster.requests())
@@ -199,7 +200,7 @@ def test_open_forward_reaches_etcd_in_process_and_closes_after(
     settings = config.load_settings(
         config.GlobalOptions(context=real_cluster.context, namespace=real_cluster.namespace)
     )
-    with forward.open_forward(settings, "etcd") as address:
+    with forwarding.open_forward(settings, "etcd") as address:
         host, port = address.rsplit(":", 1)
         assert host == "127.0.0.1" and port != "2379"  # a free port, never the well-known one
         with socket.create_connection((host, int(port)), timeout=30) as c:
@@ -267,7 +268,7 @@ def test_a_busy_kafka_port_is_an_error_naming_the_holder_never_another_port(
     assert up(run_cli, real_cluster, "--timeout", "120")[0] == 0
     with socket.create_server(("127.0.0.1", 0)) as holder:
         port = holder.getsockname()[1]
-        monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", port)
+        monkeypatch.setattr(forwarding, "KAFKA_ADVERTISED_PORT", port)
         result = run_cli(*real_cluster.args, "port-forward", "kafka")
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -305,7 +306,7 @@ def test_port_forward_kafka_opens_one_stream_per_broker_pod_through_the_api_serv
     config.write_text("kafka:\n  brokers: 3\n")
     assert up(run_cli, real_cluster, "--timeout", "180", config=config)[0] == 0
     base = consecutive_free_ports(3)
-    monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", base)
+    monkeypatch.setattr(forwarding, "KAFKA_ADVERTISED_PORT", base)
     real_cluster.route(29092, echo.port)  # every broker's HOST listener
     seen = len(real_cluster.requests())
     ports = [base, base + 1, base + 2]

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from platformctl import config, forward
+from platformctl import config
 from platformctl.adapters import etcd
 from platformctl.adapters.kafka import Admin, ClusterState
+from platformctl.platform import forwarding
 from platformctl.topics import overrides
 from tests.conftest import RunCli
 from tests.plugins.fake_portforward import listening_addresses
@@ -67,7 +68,7 @@ def platform(
     plane = cluster.plane
     plane.wait_until(lambda: ready_endpoints(cluster, "kafka-service") and ready_endpoints(cluster, "etcd"))
     assert forwarded_kafka.advertised_port is not None
-    monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", forwarded_kafka.advertised_port)
+    monkeypatch.setattr(forwarding, "KAFKA_ADVERTISED_PORT", forwarded_kafka.advertised_port)
     cluster.route(29092, forwarded_kafka.nodes[0].relay.port)  # broker 0: its HOST listener
     return cluster
 
@@ -85,7 +86,7 @@ def store(real_cluster: RealCluster) -> etcd.EtcdStore:
 def _kafka_topics(cluster: RealCluster, *names: str) -> ClusterState:
     """Read the broker the way any client must: through a forward on the advertised port."""
     settings = config.load_settings(config.GlobalOptions(namespace=cluster.namespace))
-    with forward.open_forward(settings, "kafka") as address:
+    with forwarding.open_forward(settings, "kafka") as address:
         return Admin(address, timeout=10).describe(list(names))
 
 
@@ -114,7 +115,7 @@ def test_topics_apply_reaches_kafka_and_etcd_through_forwards_closed_after(
     assert topic.config["min.insync.replicas"] == "1"
     assert f"/platformctl/envs/{env}/topic-defaults@" in result.stdout  # provenance of the overrides
     assert set(store.applied(env)) == {name}  # recorded through the etcd forward
-    assert listening_addresses(forward.KAFKA_ADVERTISED_PORT) == []  # the forwards end with the command
+    assert listening_addresses(forwarding.KAFKA_ADVERTISED_PORT) == []  # the forwards end with the command
 
 
 def test_up_seeding_then_twitter_topic_gets_one_broker_values_through_forwards(
@@ -184,7 +185,7 @@ def test_busy_kafka_port_is_an_error_naming_its_holder(
     seen = len(platform.requests())
     with socket.create_server(("127.0.0.1", 0)) as holder:
         port = holder.getsockname()[1]
-        monkeypatch.setattr(forward, "KAFKA_ADVERTISED_PORT", port)
+        monkeypatch.setattr(forwarding, "KAFKA_ADVERTISED_PORT", port)
         result = run_cli(*platform.scope, "topics", "plan", str(_topic(tmp_path, f"{platform.env}-busy")))
     assert result.exit_code == 1
     assert result.stderr.splitlines()[0].startswith(

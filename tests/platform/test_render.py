@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from platformctl.platform import render
+from platformctl.platform import forwarding, render
 from platformctl.settings import EtcdSettings, KafkaSettings, Settings
 from tests.kafka_pods import broker_env, container, listener_ports, listeners
 from tests.psa import pod_spec_of, restricted_violations
@@ -229,13 +229,12 @@ def test_in_cluster_bootstrap_reaches_the_internal_listener_of_every_broker(n: i
 @pytest.mark.parametrize("n", [1, 3])
 def test_host_clients_reach_the_host_listener_through_one_forward_per_broker(n: int) -> None:
     """localhost:9092+i (what broker i advertises to the host) is the forward to pod kafka-i's HOST listener."""
-    from platformctl import forward
 
     settings = brokers(n)
     result = rendered(settings)
     statefulset = doc(result, "StatefulSet", "kafka")
     ports = listener_ports(statefulset)
-    plans = forward.targets(settings, ["kafka"])
+    plans = forwarding.targets(settings, ["kafka"])
     assert [(p.pod, p.local_port) for p in plans] == [(f"kafka-{i}", 9092 + i) for i in range(n)]
     for i, plan in enumerate(plans):
         assert ports[plan.pod_port] == listeners(statefulset)["HOST"]

@@ -30,7 +30,7 @@ from platformctl.adapters.kafka import Admin, NewTopicRequest
 from platformctl.errors import InputError, PlatformError
 from platformctl.topics import dryrun as topicdryrun
 from platformctl.topics import plan as topicplan
-from platformctl.topics.spec import Layer, Source
+from platformctl.topics.provenance import Layer, Source
 from tests.conftest import RunCli
 from tests.kafkawire import Wire
 from tests.plugins.kafka import KafkaCluster

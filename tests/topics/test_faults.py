@@ -25,6 +25,7 @@ from typer.testing import Result
 
 from platformctl.adapters import etcd
 from platformctl.adapters.kafka import Admin
+from platformctl.topics import lock as etcdlock
 from tests.conftest import RunCli
 from tests.kafkawire import Request, Wire
 from tests.plugins.etcd import EtcdServer
@@ -255,12 +256,12 @@ def test_etcd_killed_during_overrides_set(
 
 def _short_lock(monkeypatch: pytest.MonkeyPatch, ttl: int) -> None:
     """The environment lock with a short lease, so a lock orphaned by the fault expires within the test."""
-    lock = etcd.EtcdStore.lock
+    lock = etcdlock.hold
 
     def short(self: etcd.EtcdStore, env: str, **kwargs: Any) -> Any:
         return lock(self, env, **{**kwargs, "ttl": ttl})
 
-    monkeypatch.setattr(etcd.EtcdStore, "lock", short)
+    monkeypatch.setattr(etcdlock, "hold", short)
 
 
 def test_etcd_killed_during_apply_holding_the_lock(

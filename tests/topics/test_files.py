@@ -9,7 +9,7 @@ import pytest
 from platformctl.errors import InputError
 from platformctl.topics import plan as topicplan
 from platformctl.topics.files import _hocon_lines
-from platformctl.topics.spec import Layer, Source
+from platformctl.topics.provenance import Layer, Source
 from tests.plugins.kafka import KafkaCluster
 
 HOCON = """\

@@ -15,7 +15,7 @@ import pytest
 from platformctl.adapters.etcd import EtcdStore
 from platformctl.adapters.kafka import Admin
 from platformctl.topics import plan as topicplan
-from platformctl.topics.spec import Layer, Source
+from platformctl.topics.provenance import Layer, Source
 from tests.conftest import RunCli
 from tests.kafkawire import Wire
 from tests.plugins.kafka import KafkaCalls, KafkaCluster

@@ -32,6 +32,7 @@ from typer.testing import Result
 
 from platformctl.adapters import etcd
 from platformctl.adapters.kafka import Admin
+from platformctl.topics import lock as etcdlock
 from tests.conftest import RunCli
 from tests.plugins.etcd import EtcdServer
 from tests.plugins.kafka import KafkaCalls, KafkaCluster
@@ -56,13 +57,13 @@ def error_lines(stderr: str) -> list[str]:
 
 
 # `python -c` for a platformctl that stops itself (SIGSTOP) when it reaches `stop_at`:
-#   "kafka":   the intents are in etcd, nothing sent to Kafka yet (topics.apply is about to start)
+#   "kafka":   the intents are in etcd, nothing sent to Kafka yet (topicplan.apply is about to start)
 #   "records": Kafka accepted everything, the applied marks are not written yet
 _PAUSING = """
 import os, signal, sys
-from platformctl.adapters import etcd
+from platformctl.topics import lock as etcdlock
 from platformctl.topics import run as topicrun, plan as topicplan
-etcd.DEFAULT_LOCK_TTL = {ttl}
+etcdlock.DEFAULT_LOCK_TTL = {ttl}
 
 def stop_first(fn):
     def stopped(*args, **kwargs):
@@ -152,7 +153,7 @@ def env(
     run_cli: RunCli, kafka: KafkaCluster, etcd_endpoint: str, etcd_env: str, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Env:  # fmt: skip
-    monkeypatch.setattr(etcd, "DEFAULT_LOCK_TTL", TTL)
+    monkeypatch.setattr(etcdlock, "DEFAULT_LOCK_TTL", TTL)
     return Env(run_cli, kafka, etcd_endpoint, etcd_env, tmp_path)
 
 

@@ -12,7 +12,7 @@ from platformctl.adapters import etcd
 from platformctl.errors import InputError
 from platformctl.topics import overrides
 from platformctl.topics import spec as topicspec
-from platformctl.topics.spec import Layer, Source
+from platformctl.topics.provenance import Layer, Source
 from tests.conftest import RunCli
 from tests.plugins.etcd import EtcdServer, free_port
 

@@ -21,6 +21,7 @@ from typer.testing import Result
 from platformctl.adapters import etcd
 from platformctl.adapters.kafka import Admin, NewTopicRequest
 from platformctl.errors import PlatformError
+from platformctl.topics import lock as etcdlock
 from tests.conftest import RunCli
 from tests.kafkawire import Wire
 from tests.plugins.etcd import EtcdServer
@@ -185,10 +186,8 @@ def test_etcd_gone_before_the_intents_are_written_nothing_reaches_kafka(
     env: Env, how: str, kafka_wire: Wire, etcd_server: EtcdServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The lock is taken (so etcd was there after the plan); etcd goes away right before the intents.
-    lock = etcd.EtcdStore.lock
-    monkeypatch.setattr(
-        etcd.EtcdStore, "lock", lambda self, name, **kw: lock(self, name, **{**kw, "ttl": 2})
-    )
+    lock = etcdlock.hold
+    monkeypatch.setattr(etcdlock, "hold", lambda store, name, **kw: lock(store, name, **{**kw, "ttl": 2}))
     write_chunked = etcd.EtcdStore.write_chunked
 
     def etcd_goes_away(self: etcd.EtcdStore, writes: Any, **kwargs: Any) -> list[int]:

@@ -19,6 +19,7 @@ import pytest
 import platformctl.adapters.kafka
 from platformctl.adapters import etcd
 from platformctl.adapters.kafka import Admin
+from platformctl.topics import lock as etcdlock
 from platformctl.topics import overrides
 from tests.conftest import RunCli
 from tests.kafkawire import Wire
@@ -269,13 +270,13 @@ def test_apply_refuses_and_sends_nothing_while_the_env_is_locked(
     topics_cli: RunCli, kafka_wire: Wire, store: etcd.EtcdStore, etcd_env: str, tmp_path: Path
 ) -> None:
     conf = _write(tmp_path, "busy.yaml", "topic: {name: busy-one, partitions: 1, replication-factor: 1}\n")
-    with store.lock(etcd_env, purpose="topics apply") as held:
+    with etcdlock.hold(store, etcd_env, purpose="topics apply") as held:
         result = topics_cli("apply", str(conf), "--yes")
     assert result.exit_code == 1
     assert f"is locked by {held.holder} (topics apply)" in result.stderr
     assert kafka_wire.mutating == []
     # plan takes no lock: it reads only.
-    with store.lock(etcd_env):
+    with etcdlock.hold(store, etcd_env):
         assert topics_cli("plan", str(conf)).exit_code == 0
 
 

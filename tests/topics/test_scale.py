@@ -19,9 +19,11 @@ from platformctl.adapters import etcd
 from platformctl.adapters import kafka as adapter
 from platformctl.adapters.kafka import ClusterState, NewTopicRequest, TopicState
 from platformctl.errors import PlatformError
+from platformctl.topics import lock as etcdlock
 from platformctl.topics import plan as topicplan
 from platformctl.topics import spec as topicspec
-from platformctl.topics.spec import Source, TopicSpec
+from platformctl.topics.provenance import Source
+from platformctl.topics.spec import TopicSpec
 from tests.conftest import RunCli
 from tests.plugins.kafka import KafkaCalls, KafkaCluster
 
@@ -210,14 +212,14 @@ def test_apply_plans_once_unless_etcd_moved_or_a_person_confirmed(
 
     # etcd moved between the plan and the lock (another run recorded a topic): plan again under the lock.
     store = etcd.EtcdStore(etcd_endpoint)
-    lock = etcd.EtcdStore.lock
+    lock = etcdlock.hold
 
     def someone_wrote_first(self: etcd.EtcdStore, env: str, **kwargs: Any) -> Any:
         store.put(etcd.applied_key(env, f"{env}-other"), {"topic": "other"}, expect_revision=0)
         return lock(self, env, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(etcd.EtcdStore, "lock", someone_wrote_first)
+        patch.setattr(etcdlock, "hold", someone_wrote_first)
         apply("moved", "--yes")
     assert counted == {"plan": 2, "describe": 2}
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from platformctl.topics import spec as topicspec
-from platformctl.topics.spec import Layer, Source, coherence_problems, topic_name_problem, validate_value
+from platformctl.topics.provenance import Layer, Source
+from platformctl.topics.spec import coherence_problems, topic_name_problem, validate_value
 
 
 @pytest.mark.parametrize(

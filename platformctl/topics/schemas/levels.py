@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from platformctl.errors import InputError, InputErrors
+from platformctl.topics.provenance import Source
 from platformctl.topics.schemas.spec import level_problem, subject_problem
-from platformctl.topics.spec import Source
 
 if TYPE_CHECKING:
     from platformctl.adapters import etcd

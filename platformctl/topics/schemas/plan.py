@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 from platformctl.adapters.schemaregistry import IncompatibleError, Ref, Registered, Registry
 from platformctl.errors import InputError, InputErrors, PlatformError
+from platformctl.topics.provenance import Source
 from platformctl.topics.schemas.spec import SchemaDecl, avro_problem
-from platformctl.topics.spec import Source
 
 Action = Literal["register", "new-version", "unchanged", "incompatible"]
 LevelLayer = tuple[str, Source]

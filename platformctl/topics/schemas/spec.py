@@ -35,7 +35,7 @@ from typing import Any, Literal
 from platformctl import inputfile
 from platformctl.errors import InputError
 from platformctl.sourcemap import PathKey
-from platformctl.topics.spec import Source
+from platformctl.topics.provenance import Source
 
 Role = Literal["key", "value"]
 

@@ -3,8 +3,8 @@ topics/view.py gives: this is what people read before they answer "Apply these c
 
 from __future__ import annotations
 
+from platformctl.topics.provenance import Source
 from platformctl.topics.schemas.plan import SchemaApplied, SchemaPlan, SubjectPlan
-from platformctl.topics.spec import Source
 
 
 def _source(source: Source) -> str:
