@@ -1,4 +1,4 @@
-"""`platformctl topics plan/apply`: declarative topics (logic: topics/run.py, topics/plan.py; text: topics/view.py)."""
+"""`platformctl topics plan/apply`: declarative topics (logic: topics/run.py, topics/apply.py; text: topics/view.py)."""
 
 from __future__ import annotations
 
@@ -292,10 +292,9 @@ def topics_apply(
     applied after the topics: compatibility levels, then new versions.
     """
     from platformctl.errors import InputError
-    from platformctl.topics import plan as topicplan
+    from platformctl.topics import apply as topicapply
     from platformctl.topics import run as topicrun
     from platformctl.topics import view as topicview
-    from platformctl.topics.schemas import run as schemarun
     from platformctl.topics.schemas import view as schemaview
 
     options = topicrun.Options(
@@ -308,27 +307,18 @@ def topics_apply(
         no_overrides=no_overrides,
     )
     prepared = _prepare(ctx, files, bootstrap_server, etcd_endpoint, options, schema_registry, broker_timeout)
-    result = prepared.plan
     schemas = _schemas(ctx, prepared, allow_incompatible)
     if output == OutputFormat.text:
         _print_plan(prepared, output, show_unchanged, schemas)
-    topicrun.raise_if_blocked(result)
-    schemarun.raise_if_blocked(schemas)
-    schemas_mutating = schemas is not None and schemas.plan.mutating
-    if not result.mutating and not schemas_mutating:
-        fixes = topicrun.RecordFixes()
-        stale = schemarun.stale_intents(schemas)
-        completed: list[str] = []
-        if topicrun.record_fixes(prepared) or stale:
-            # Nothing for Kafka or the registry, but intent records to settle: an etcd-only write, under the lock.
-            prepared = _relock(ctx, prepared)
-            if topicrun.record_fixes(prepared):
-                fixes = topicrun.settle_records(prepared)
-            if schemas is not None:
-                completed = schemarun.settle(schemas, prepared.etcd, stale)
+    topicapply.raise_if_blocked(prepared, schemas)
+    # The lock and any forward live until the command ends (success, error or Ctrl-C).
+    stack = ctx.with_resource(contextlib.ExitStack())
+    if not topicapply.mutating(prepared, schemas):
+        done = topicapply.settle(stack, prepared, schemas)
+        fixes, completed = done.outcome.records, done.schema_records
         if output == OutputFormat.json:
-            applied = topicplan.Applied().to_json()
-            doc = {"plan": _plan_json(prepared, schemas), "applied": applied, "records": fixes.to_json()}
+            applied = done.outcome.done.to_json()
+            doc = {"plan": _plan_json(done.prepared, schemas), "applied": applied, "records": fixes.to_json()}
             ui.data_json({**doc, "schema-records": {"completed": completed}} if schemas is not None else doc)
         else:
             ui.info("nothing to change" + (" on Kafka or the schema registry" if fixes or completed else ""))
@@ -351,7 +341,7 @@ def topics_apply(
                 "refusing to change Kafka without confirmation: stdin is not a terminal",
                 hint=f"review `{hints.command('topics plan')}`, then re-run with --yes (or {ENV_YES}=1)",
             )
-        doomed = [t.name for t in result.topics if t.action == "prune"]
+        doomed = [t.name for t in prepared.plan.topics if t.action == "prune"]
         question = "Apply these changes?"
         if doomed:
             question = f"Apply these changes and DELETE {len(doomed)} topic(s) ({', '.join(doomed)})?"
@@ -360,45 +350,18 @@ def topics_apply(
             raise typer.Exit(int(ExitCode.FAULT))
     # A plan a person looked at before confirming is made again under the lock (time passed); with --yes
     # the plan stands unless etcd shows that another apply ran meanwhile.
-    prepared = _relock(ctx, prepared, replan=not yes)
-    if result.mutating:
-        outcome = topicrun.apply(prepared)
-    else:
-        settled = topicrun.settle_records(prepared) if topicrun.record_fixes(prepared) else topicrun.RecordFixes()
-        outcome = topicrun.Outcome(topicplan.Applied(), settled)
-    # Schemas after the topics: a subject is for a topic that now exists.
-    schema_done = None
-    if schemas_mutating and schemas is not None:
-        schema_done = schemarun.apply(schemas, prepared.etcd, replan=not yes)
+    done = topicapply.apply(stack, prepared, schemas, replan=not yes)
     if output == OutputFormat.json:
         body: dict[str, object] = {
-            "plan": _plan_json(prepared, schemas),
-            "applied": outcome.done.to_json(),
-            "records": outcome.records.to_json(),
+            "plan": _plan_json(done.prepared, schemas),
+            "applied": done.outcome.done.to_json(),
+            "records": done.outcome.records.to_json(),
         }
         if schemas is not None:
-            body["schemas-applied"] = schema_done.to_json() if schema_done else {"levels": {}, "registered": {}}
+            body["schemas-applied"] = done.schemas.to_json() if done.schemas else {"levels": {}, "registered": {}}
         ui.data_json(body)
     else:
-        lines = [*outcome.records.lines(), topicview.format_applied(outcome.done)]
-        if schema_done is not None:
-            lines.append(schemaview.format_applied(schema_done))
+        lines = [*done.outcome.records.lines(), topicview.format_applied(done.outcome.done)]
+        if done.schemas is not None:
+            lines.append(schemaview.format_applied(done.schemas))
         ui.data("\n".join(lines))
-
-
-def _relock(ctx: typer.Context, prepared: Prepared, *, replan: bool = False) -> Prepared:
-    """Nothing was written to etcd so far; the lock is taken now (`topicrun.relock` says when the plan is
-    made again under it). The run goes on only if the plan is still the one shown."""
-    from platformctl.topics import run as topicrun
-
-    if prepared.etcd is None:
-        return prepared
-    shown = prepared.plan.digest
-    prepared = topicrun.relock(ctx.with_resource(contextlib.ExitStack()), prepared, replan=replan)
-    if prepared.plan.digest != shown:
-        raise PlatformError(
-            "the plan changed since it was shown (the environment's overrides or the topics changed "
-            "meanwhile); nothing applied",
-            hint=f"review `{hints.command('topics plan')}` and run again",
-        )
-    return prepared
