@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from platformctl import config, inputfile, sourcemap
 from platformctl.errors import InputError
 from platformctl.topics import files as topicfile
+from platformctl.topics import hocon
 from tests.limited_cli import Limits, run_function
 
 LIMITS = Limits(memory_mib=768, seconds=240)
@@ -146,7 +147,7 @@ def _nesting_property(kind: str, depth: int) -> None:
     if kind.startswith("yaml"):
         error = refused(lambda: sourcemap.loads(text, "t.yaml"))
     else:
-        error = refused(lambda: topicfile._parse_hocon(text, Path("t.conf")))
+        error = refused(lambda: hocon.parse(text, Path("t.conf")))
     if depth + 1 > inputfile.MAX_DEPTH:
         assert error is not None and error.message.startswith(TOO_DEEP), (kind, depth, error)
     else:
@@ -181,7 +182,7 @@ def _size(value: Any) -> int:
     if isinstance(value, str):
         return len(value)
     if isinstance(value, dict):
-        return topicfile._OBJECT_COST + sum(_size(v) for v in value.values())
+        return hocon.OBJECT_COST + sum(_size(v) for v in value.values())
     if isinstance(value, list):
         return 1 + sum(_size(v) for v in value)
     return 1
@@ -191,7 +192,7 @@ def _size(value: Any) -> int:
 @given(substitution_programs())
 def _substitutions_property(text: str) -> None:
     try:
-        data, _ = topicfile._parse_hocon(text, Path("t.conf"))
+        data, _ = hocon.parse(text, Path("t.conf"))
     except InputError:
         return
     assert _size(data) <= len(text) + inputfile.expansion_limit(len(text))
@@ -283,6 +284,6 @@ def test_the_deepest_document_allowed_loads(kind: str) -> None:
         with pytest.raises(InputError, match=TOO_DEEP):
             sourcemap.loads(nested(kind, inputfile.MAX_DEPTH), "t.yaml")
     else:
-        topicfile._parse_hocon(deepest, Path("t.conf"))
+        hocon.parse(deepest, Path("t.conf"))
         with pytest.raises(InputError, match=TOO_DEEP):
-            topicfile._parse_hocon(nested(kind, inputfile.MAX_DEPTH), Path("t.conf"))
+            hocon.parse(nested(kind, inputfile.MAX_DEPTH), Path("t.conf"))

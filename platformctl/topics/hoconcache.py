@@ -42,7 +42,9 @@ Included = Sequence[tuple[Path, str]]
 Parse = Callable[[str, Path], tuple[Any, LineMap, Included]]
 
 # The modules whose code decides what a parse returns: an edited checkout must not reuse older results.
-_PARSING_MODULES = ("topics/files.py", "topics/hoconcache.py", "inputfile.py", "sourcemap.py", "__init__.py")
+_PARSING_MODULES = (
+    "topics/files.py", "topics/hocon.py", "topics/hoconcache.py", "inputfile.py", "sourcemap.py", "__init__.py"
+)
 _environment: str | None = None
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from platformctl.errors import InputError
 from platformctl.topics import plan as topicplan
-from platformctl.topics.files import _hocon_lines
+from platformctl.topics.hocon import key_lines
 from platformctl.topics.provenance import Layer, Source
 from tests.plugins.kafka import KafkaCluster
 
@@ -60,7 +60,7 @@ def test_hocon_and_yaml_give_the_same_topics(tmp_path: Path) -> None:
 
 
 def test_hocon_line_scanner_follows_lists_quotes_and_comments() -> None:
-    lines = _hocon_lines(HOCON, Path("t.conf"))
+    lines = key_lines(HOCON, Path("t.conf"))
     assert lines.exact(("topics", 0, "name")) == 4
     assert lines.exact(("topics", 0, "config", "cleanup.policy")) == 7
     assert lines.exact(("topics", 0, "config", "min", "compaction", "lag", "ms")) == 7

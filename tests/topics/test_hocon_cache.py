@@ -28,7 +28,7 @@ from platformctl import inputfile
 from platformctl.errors import InputError
 from platformctl.sourcemap import LineMap
 from platformctl.topics import files as topicfile
-from platformctl.topics import hoconcache
+from platformctl.topics import hocon, hoconcache
 
 
 def same(a: Any, b: Any) -> bool:
@@ -54,7 +54,7 @@ class Counting:
 
     def __call__(self, text: str, path: Path) -> tuple[Any, LineMap, list[tuple[Path, str]]]:
         self.calls += 1
-        return topicfile._parse_hocon_with_includes(text, path)
+        return hocon.parse_with_includes(text, path)
 
 
 def outcome(call: Callable[[], tuple[Any, LineMap]]) -> tuple[str, Any, Any]:
@@ -138,7 +138,7 @@ def test_a_cached_result_is_exactly_what_a_parse_gives(document: tuple[str, str 
         if included is not None:
             (folder / "inc.conf").write_text(included)
         with cache_home(Path(tmp) / "cache"):
-            expected = outcome(lambda: topicfile._parse_hocon(text, path))
+            expected = outcome(lambda: hocon.parse(text, path))
             parse = Counting()
             cold = outcome(lambda: hoconcache.parse(text, path, parse))
             warm = outcome(lambda: hoconcache.parse(text, path, parse))
