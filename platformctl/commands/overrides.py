@@ -221,14 +221,14 @@ def overrides_export(
     etcd_endpoint: EtcdEndpointOption = None,
 ) -> None:
     """Print the environment's overrides in the file format `overrides import` reads."""
-    from platformctl.topics import overrides
+    from platformctl.topics import overrides, overridesfile
 
     settings, store = _etcd_store(ctx, etcd_endpoint)
-    doc = overrides.export(overrides.list_all(store, settings.env))
+    doc = overridesfile.export(overrides.list_all(store, settings.env))
     if output is OutputFormat.json:
         ui.data_json(doc)
     else:
-        ui.data(overrides.dump_yaml(doc, settings.env))
+        ui.data(overridesfile.dump_yaml(doc, settings.env))
 
 
 @base.command(overrides_app, "import", short_help="Set the environment's overrides from a file.")
@@ -248,12 +248,12 @@ def overrides_import(
     With --replace, entries FILE does not list are deleted: that asks first on a terminal (naming them)
     and needs --yes elsewhere.
     """
-    from platformctl.topics import overrides
+    from platformctl.topics import overridesfile
 
-    doc = overrides.load_import(file, allow_unknown_config=allow_unknown_config)
+    doc = overridesfile.load_import(file, allow_unknown_config=allow_unknown_config)
     settings, store = _etcd_store(ctx, etcd_endpoint)
     confirm = _confirm_deletion(yes, f"override entries {file} does not list (--replace)")
-    changes = overrides.import_(store, settings.env, doc, replace=replace, confirm=confirm)
+    changes = overridesfile.import_(store, settings.env, doc, replace=replace, confirm=confirm)
     if not changes:
         ui.info(f"environment {settings.env!r} already matches {file}: nothing written")
     for change in changes:

@@ -10,7 +10,7 @@ import pytest
 
 from platformctl.adapters import etcd
 from platformctl.errors import InputError
-from platformctl.topics import overrides
+from platformctl.topics import overrides, overridesfile
 from platformctl.topics import spec as topicspec
 from platformctl.topics.provenance import Layer, Source
 from tests.conftest import RunCli
@@ -308,7 +308,7 @@ def test_import_is_one_transaction(
     """A concurrent write to any one entry fails the whole import: nothing is written."""
     file = tmp_path / "o.yaml"
     file.write_text("topic-defaults:\n  replication-factor: 1\ntopics:\n  orders:\n    partitions: 8\n")
-    doc = overrides.load_import(file)
+    doc = overridesfile.load_import(file)
     real_list = etcd.EtcdStore.list
 
     def list_then_lose_the_race(self: etcd.EtcdStore, prefix: str) -> list[etcd.Entry]:
@@ -318,7 +318,7 @@ def test_import_is_one_transaction(
 
     monkeypatch.setattr(etcd.EtcdStore, "list", list_then_lose_the_race)
     with pytest.raises(etcd.ConflictError):
-        overrides.import_(store, etcd_env, doc)
+        overridesfile.import_(store, etcd_env, doc)
     monkeypatch.undo()
     assert store.get(etcd.topic_defaults_key(etcd_env)) is None
     assert raw(store, etcd.topic_key(etcd_env, "orders")) == {"partitions": 2}
@@ -381,7 +381,7 @@ def test_an_import_larger_than_one_etcd_transaction_goes_in_chunks(
     count = etcd.MAX_TXN_OPS + 5
     file = tmp_path / "big.json"
     file.write_text(json.dumps({"topics": {f"t{i:03d}": {"partitions": 2} for i in range(count)}}))
-    doc = overrides.load_import(file)
+    doc = overridesfile.load_import(file)
     real_write = etcd.EtcdStore.write
     calls: list[int] = []
 
@@ -394,16 +394,16 @@ def test_an_import_larger_than_one_etcd_transaction_goes_in_chunks(
 
     monkeypatch.setattr(etcd.EtcdStore, "write", write_with_a_rival)
     with pytest.raises(etcd.ConflictError) as caught:
-        overrides.import_(store, etcd_env, doc)
+        overridesfile.import_(store, etcd_env, doc)
     monkeypatch.undo()
     assert calls == [etcd.MAX_TXN_OPS, 5]
     assert f"the first {etcd.MAX_TXN_OPS} of {count} entries were written" in str(caught.value)
     assert len(store.list(etcd.topics_prefix(etcd_env))) == etcd.MAX_TXN_OPS + 1
 
-    changes = overrides.import_(store, etcd_env, doc)  # the re-run finishes, skipping what matches
+    changes = overridesfile.import_(store, etcd_env, doc)  # the re-run finishes, skipping what matches
     assert [c.target.topic for c in changes] == [f"t{i:03d}" for i in range(etcd.MAX_TXN_OPS, count)]
     assert all(e.value == {"partitions": 2} for e in store.list(etcd.topics_prefix(etcd_env)))
-    assert overrides.import_(store, etcd_env, doc) == []
+    assert overridesfile.import_(store, etcd_env, doc) == []
 
 
 # --- deleting asks first, like `down` and `topics apply --prune` ------------------------------------

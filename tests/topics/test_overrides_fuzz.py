@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from platformctl.errors import ExitCode, InputError
-from platformctl.topics import overrides
+from platformctl.topics import overrides, overridesfile
 from platformctl.topics import spec as topicspec
 from tests.conftest import RunCli
 
@@ -118,7 +118,7 @@ def test_import_arbitrary_text(tmp_path: Path, text: str, suffix: str) -> None:
     path = tmp_path / f"overrides{suffix}"
     path.write_text(text, encoding="utf-8")
     try:
-        overrides.load_import(path)
+        overridesfile.load_import(path)
     except InputError as e:
         expect_clear(e, str(path))
 
@@ -153,7 +153,7 @@ def test_import_mutated_export(tmp_path: Path, doc: Any, syntax: str) -> None:
     text = yaml.safe_dump(doc, allow_unicode=True) if syntax == "yaml" else json.dumps(doc)
     path.write_text(text, encoding="utf-8")
     try:
-        loaded = overrides.load_import(path)
+        loaded = overridesfile.load_import(path)
     except InputError as e:
         expect_clear(e, str(path))
         return
@@ -167,7 +167,7 @@ def test_the_valid_export_imports(tmp_path: Path) -> None:
     """The mutations start from a file that imports; otherwise they would only test errors."""
     path = tmp_path / "overrides.yaml"
     path.write_text(yaml.safe_dump(VALID_EXPORT))
-    loaded = overrides.load_import(path)
+    loaded = overridesfile.load_import(path)
     assert loaded.entries[overrides.Target("twitter-topic")] == {
         "partitions": 3,
         "cleanup.policy": "compact",
