@@ -18,6 +18,7 @@ from platformctl import hints
 from platformctl.errors import PlatformError
 from platformctl.topics import run as topicrun
 from platformctl.topics.plan import Applied
+from platformctl.topics.records import RecordFixes
 from platformctl.topics.schemas import run as schemarun
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def mutating(prepared: Prepared, schemas: SchemaRun | None) -> bool:
 def settle(stack: contextlib.ExitStack, prepared: Prepared, schemas: SchemaRun | None) -> Done:
     """Nothing for Kafka or the registry: complete or remove the intent records earlier runs left, an
     etcd-only write under the lock (held until `stack` closes); nothing at all when there are none."""
-    fixes = topicrun.RecordFixes()
+    fixes = RecordFixes()
     completed: list[str] = []
     stale = schemarun.stale_intents(schemas)
     if topicrun.record_fixes(prepared) or stale:
@@ -73,7 +74,7 @@ def apply(stack: contextlib.ExitStack, prepared: Prepared, schemas: SchemaRun | 
     if shown.mutating:
         outcome = topicrun.apply(prepared)
     else:
-        settled = topicrun.settle_records(prepared) if topicrun.record_fixes(prepared) else topicrun.RecordFixes()
+        settled = topicrun.settle_records(prepared) if topicrun.record_fixes(prepared) else RecordFixes()
         outcome = topicrun.Outcome(Applied(), settled)
     schema_done = None
     if schemas is not None and schemas.plan.mutating:

@@ -62,7 +62,7 @@ def error_lines(stderr: str) -> list[str]:
 _PAUSING = """
 import os, signal, sys
 from platformctl.topics import lock as etcdlock
-from platformctl.topics import run as topicrun, plan as topicplan
+from platformctl.topics import plan as topicplan, records
 etcdlock.DEFAULT_LOCK_TTL = {ttl}
 
 def stop_first(fn):
@@ -74,7 +74,7 @@ def stop_first(fn):
 if {stop_at!r} == "kafka":
     topicplan.apply = stop_first(topicplan.apply)
 else:
-    topicrun.AppliedRecorder.finish = stop_first(topicrun.AppliedRecorder.finish)
+    records.AppliedRecorder.finish = stop_first(records.AppliedRecorder.finish)
 sys.argv = ["platformctl", *{args!r}]
 from platformctl.cli import main
 main()

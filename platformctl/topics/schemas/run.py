@@ -28,7 +28,8 @@ from platformctl.topics.schemas.spec import SchemaDecl
 if TYPE_CHECKING:
     from platformctl.adapters.schemaregistry import Registry
     from platformctl.settings import Settings
-    from platformctl.topics.run import EtcdRun, Prepared
+    from platformctl.topics.records import EtcdRun
+    from platformctl.topics.run import Prepared
     from platformctl.topics.schemas.plan import SchemaApplied, SchemaPlan, SubjectPlan
 
 
