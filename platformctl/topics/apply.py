@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from platformctl import hints
 from platformctl.errors import PlatformError
 from platformctl.topics import run as topicrun
-from platformctl.topics.plan import Applied
+from platformctl.topics.execute import Applied
 from platformctl.topics.records import RecordFixes
 from platformctl.topics.schemas import run as schemarun
 

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from platformctl.adapters.kafka import Admin
     from platformctl.platform.reach import Platform
     from platformctl.settings import Settings
-    from platformctl.topics.plan import Applied, EffectiveTopic, Plan
+    from platformctl.topics.execute import Applied
+    from platformctl.topics.plan import EffectiveTopic, Plan
     from platformctl.topics.provenance import Layer
     from platformctl.topics.spec import TopicSpec
 
@@ -326,7 +327,7 @@ def apply(prepared: Prepared) -> Outcome:
     batched the same way. Every record write is fenced on the lock's lease; each of the two etcd steps has
     one deadline (records.py's `RECORD_DEADLINE`). If etcd cannot take the intents, nothing is sent to Kafka.
     """
-    from platformctl.topics import plan as topicplan
+    from platformctl.topics import execute
 
     fixes = RecordFixes()
     recorder: AppliedRecorder | None = None
@@ -341,8 +342,8 @@ def apply(prepared: Prepared) -> Outcome:
         guard = run.lock.verify
     try:
         with ui.status("applying"):
-            done = topicplan.apply(prepared.plan, prepared.admin, on_applied=recorder, before_request=guard)
-    except topicplan.PartialApply as e:
+            done = execute.apply(prepared.plan, prepared.admin, on_applied=recorder, before_request=guard)
+    except execute.PartialApply as e:
         # Topics Kafka did delete must lose their records even so: a record is what lets --prune delete
         # a topic, and a later topic of the same name would not be platformctl's.
         if recorder is not None:

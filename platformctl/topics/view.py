@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from platformctl.topics.execute import Applied
 from platformctl.topics.layers import Value
-from platformctl.topics.plan import Applied, Change, Plan, TopicPlan
+from platformctl.topics.plan import Change, Plan, TopicPlan
 from platformctl.topics.provenance import Source
 from platformctl.ui import printable
 

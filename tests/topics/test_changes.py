@@ -29,6 +29,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 from platformctl.adapters.kafka import Admin, NewTopicRequest
 from platformctl.errors import InputError, PlatformError
 from platformctl.topics import dryrun as topicdryrun
+from platformctl.topics import execute
 from platformctl.topics import plan as topicplan
 from platformctl.topics.provenance import Layer, Source
 from tests.conftest import RunCli
@@ -93,7 +94,7 @@ def test_partition_increase_is_one_create_partitions_request(
         ("retention.ms", "unchanged", "86400000"),
     ]
     kafka_wire.clear()
-    done = topicplan.apply(plan, admin)
+    done = execute.apply(plan, admin)
     assert done.partitions == {"grow-orders": 6}
     assert kafka_wire.mutating == ["CreatePartitions"]
     assert admin.describe(["grow-orders"]).topics["grow-orders"].partitions == 6
@@ -115,7 +116,7 @@ def test_fewer_partitions_and_replication_change_are_refused_before_sending(
     )
     assert str(reasons["replication-factor"]).startswith("replication factor is 1 on the cluster")
     with pytest.raises(InputError, match="impossible changes for: shrink-orders"):
-        topicplan.apply(plan, admin)
+        execute.apply(plan, admin)
 
     # The command: exit 2, the reason, and nothing sent.
     path = tmp_path / "shrink.yaml"
@@ -147,7 +148,7 @@ def test_compacted_topic_needs_allow_repartition(kafka: KafkaCluster, kafka_wire
     assert "pass --allow-repartition" in str(blocked.topics[0].changes[0].reason)
     allowed = _plan(admin, specs, allow_repartition=True)
     kafka_wire.clear()
-    topicplan.apply(allowed, admin)
+    execute.apply(allowed, admin)
     assert kafka_wire.mutating == ["CreatePartitions"]
     assert admin.describe(["grow-tweets"]).topics["grow-tweets"].partitions == 9
 
@@ -191,7 +192,7 @@ def test_broker_defaults_are_not_drift_but_topic_overrides_are(
     assert not plan.mutating
     destructive = _plan(admin, _specs(tmp_path, body), destructive=True)
     kafka_wire.clear()
-    topicplan.apply(destructive, admin)
+    execute.apply(destructive, admin)
     assert kafka_wire.mutating == ["IncrementalAlterConfigs"]
     after = _settled(lambda: admin.describe(["sources"]).topics["sources"], lambda t: not t.config)
     assert after.config == {}  # the defaults stay inherited
@@ -205,7 +206,7 @@ def test_static_broker_config_is_not_drift_on_production_shape(
     admin = Admin(kafka_cluster3.bootstrap, timeout=15)
     body = "topic: {name: static-default, partitions: 3, replication-factor: 3}\n"
     kafka_wire.clear()
-    topicplan.apply(_plan(admin, _specs(tmp_path, body)), admin)
+    execute.apply(_plan(admin, _specs(tmp_path, body)), admin)
     assert kafka_wire.mutating == ["CreateTopics"]
     state = admin.describe(["static-default"]).topics["static-default"]
     assert (state.partitions, state.replication_factor, dict(state.config)) == (3, 3, {})
@@ -227,7 +228,7 @@ def test_kafka_refusal_names_the_topic_and_the_rest_is_applied(
     applied: list[str] = []
     kafka_wire.clear()
     with pytest.raises(PlatformError) as caught:
-        topicplan.apply(
+        execute.apply(
             _plan(admin, specs, allow_unknown_config=True),
             admin,
             on_applied=lambda topic, digest: applied.append(topic.name),
@@ -240,7 +241,7 @@ def test_kafka_refusal_names_the_topic_and_the_rest_is_applied(
     assert {"refuse-a"} == set(admin.describe(["refuse-a", "refuse-b"]).topics)
     assert applied == ["refuse-a"]
     fixed = topicplan.load_files([_write(tmp_path, body.replace(", config: {no.such.config: 1}", ""))])
-    topicplan.apply(_plan(admin, fixed), admin)  # the re-run converges
+    execute.apply(_plan(admin, fixed), admin)  # the re-run converges
     assert set(admin.describe(["refuse-a", "refuse-b"]).topics) == {"refuse-a", "refuse-b"}
 
 
@@ -279,7 +280,7 @@ def test_replication_factor_above_the_broker_count_is_refused_as_kafka_would(
         _specs(tmp_path, body),
         layers={"rf-orders": [Layer(Source("etcd", "/x", 1), {"replication-factor": 1})]},
     )
-    topicplan.apply(layered, admin)
+    execute.apply(layered, admin)
     assert admin.describe(["rf-orders"]).topics["rf-orders"].replication_factor == 1
 
 
@@ -295,7 +296,7 @@ def test_prune_deletes_only_managed_topics_absent_from_the_files(
     plan = _plan(admin, specs, prune=True, managed={"prune2-old", "prune2-orders", "prune2-never-existed"})
     assert [(t.name, t.action) for t in plan.topics] == [("prune2-orders", "unchanged"), ("prune2-old", "prune")]
     kafka_wire.clear()
-    topicplan.apply(plan, admin)
+    execute.apply(plan, admin)
     assert kafka_wire.mutating == ["DeleteTopics"]
     names = admin.describe([]).names
     assert "prune2-old" not in names
@@ -310,8 +311,8 @@ def test_a_partial_apply_carries_what_kafka_did_accept(kafka: KafkaCluster, tmp_
     body = "topics:\n  - {name: partial-b, partitions: 1, replication-factor: 1, config: {no.such.config: 1}}\n"
     specs = topicplan.load_files([_write(tmp_path, body)], allow_unknown_config=True)
     applied: list[str] = []
-    with pytest.raises(topicplan.PartialApply) as caught:
-        topicplan.apply(
+    with pytest.raises(execute.PartialApply) as caught:
+        execute.apply(
             _plan(admin, specs, prune=True, managed={"partial-gone"}, allow_unknown_config=True),
             admin,
             on_applied=lambda topic, digest: applied.append(topic.name),

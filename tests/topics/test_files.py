@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from platformctl.errors import InputError
+from platformctl.topics import execute
 from platformctl.topics import plan as topicplan
 from platformctl.topics.hocon import key_lines
 from platformctl.topics.provenance import Layer, Source
@@ -132,6 +133,6 @@ def test_on_applied_gets_the_plan_digest(tmp_path: Path, kafka_cluster3: KafkaCl
     spec = _spec(tmp_path)  # replication factor 3: production's shape
     plan = topicplan.plan([spec], admin.describe(["t"]))
     seen: list[tuple[str, str]] = []
-    topicplan.apply(plan, admin, on_applied=lambda top, digest: seen.append((top.name, digest)))
+    execute.apply(plan, admin, on_applied=lambda top, digest: seen.append((top.name, digest)))
     assert seen == [("t", plan.digest)]
     assert len(plan.digest) == 16

@@ -57,12 +57,12 @@ def error_lines(stderr: str) -> list[str]:
 
 
 # `python -c` for a platformctl that stops itself (SIGSTOP) when it reaches `stop_at`:
-#   "kafka":   the intents are in etcd, nothing sent to Kafka yet (topicplan.apply is about to start)
+#   "kafka":   the intents are in etcd, nothing sent to Kafka yet (execute.apply is about to start)
 #   "records": Kafka accepted everything, the applied marks are not written yet
 _PAUSING = """
 import os, signal, sys
 from platformctl.topics import lock as etcdlock
-from platformctl.topics import plan as topicplan, records
+from platformctl.topics import execute, records
 etcdlock.DEFAULT_LOCK_TTL = {ttl}
 
 def stop_first(fn):
@@ -72,7 +72,7 @@ def stop_first(fn):
     return stopped
 
 if {stop_at!r} == "kafka":
-    topicplan.apply = stop_first(topicplan.apply)
+    execute.apply = stop_first(execute.apply)
 else:
     records.AppliedRecorder.finish = stop_first(records.AppliedRecorder.finish)
 sys.argv = ["platformctl", *{args!r}]
