@@ -22,7 +22,7 @@ from platformctl.forward import Forward
 if TYPE_CHECKING:
     from platformctl.settings import Settings
 
-# Broker i advertises its HOST listener as localhost:9092+i (templates/kafka.yaml.j2, render.HOST_PORT_BASE;
+# Broker i advertises its HOST listener as localhost:9092+i (templates/kafka.yaml.j2, brokers.HOST_PORT_BASE;
 # fast-data-dev's ADV_HOST): after bootstrap, clients connect to exactly those addresses, so the local end
 # of broker i's forward must be this port + i and nothing else.
 KAFKA_ADVERTISED_PORT = 9092
@@ -55,7 +55,8 @@ def targets(settings: Settings, specs: Sequence[str], port: int | None = None) -
     kafka is the exception: one forward per broker on the ports the brokers advertise (9092, 9093, ...),
     which cannot be moved (exit 2).
     """
-    from platformctl.platform.render import HOST_PORT_NAME, components, kafka_layout
+    from platformctl.platform.brokers import HOST_PORT_NAME, kafka_layout
+    from platformctl.platform.render import components
 
     available = {name: (c.service, p) for c in components(settings) for name, p in c.ports.items()}
     wanted: list[tuple[str, int | None, str]] = []  # name, local port, what to blame
