@@ -1,10 +1,11 @@
 """The etcd adapter: the only module that imports the etcd client.
 
 Each environment's deviations from the topic files live in the platform's etcd (DESIGN.md section 6),
-next to what `topics apply` last applied and a lock that keeps two applies from racing. This module owns
-the key layout under `/platformctl/envs/<env>/` and speaks to etcd through `etcd3gw`, the JSON gateway
-client (`etcd3` is unmaintained and breaks with current protobuf). Every client exception is turned into a
-`PlatformError` naming the endpoint, here and nowhere else.
+next to what `topics apply` last applied (topics/records.py) and a lock that keeps two applies from
+racing (topics/lock.py). This module owns the key layout under `/platformctl/envs/<env>/` and speaks to
+etcd through `etcd3gw`, the JSON gateway client (`etcd3` is unmaintained and breaks with current
+protobuf). Every client exception is turned into a `PlatformError` naming the endpoint, here and nowhere
+else.
 
 Writes are compare-and-swap on a key's `mod_revision`: a writer says which revision it read (0 = "the key
 was absent") and etcd refuses the write if anyone else wrote in between, so two terminals can never
@@ -105,37 +106,6 @@ class Write:
     key: str
     value: Any | None
     expect_revision: int
-
-
-# The two states of a record under `/platformctl/envs/<env>/applied/<topic>`. `topics apply` writes an
-# intent for every topic it is about to create or change BEFORE it sends anything to Kafka, then marks it
-# applied once Kafka accepted the change. A record without a `state` field (written before intents
-# existed) is applied.
-INTENT = "intent"
-APPLIED = "applied"
-
-
-@dataclass(frozen=True)
-class Applied:
-    """One record of `topics apply` for one topic: the record `--prune` trusts as "platformctl's".
-
-    `state` is `applied` (Kafka accepted `spec`) or `intent` (platformctl was about to apply `spec` when
-    the record was written, and has not confirmed it since: the run stopped, or etcd went away, before
-    the record could be completed). `--prune` treats both alike as managed.
-    """
-
-    topic: str
-    spec: Mapping[str, Any]
-    applied_at: str
-    plan_digest: str
-    by: str
-    mod_revision: int
-    state: str = APPLIED
-    intended_at: str = ""
-
-    @property
-    def is_intent(self) -> bool:
-        return self.state == INTENT
 
 
 class ConflictError(PlatformError):
@@ -458,59 +428,6 @@ class EtcdStore:
         other = EtcdStore(self.endpoint, timeout=self.timeout)
         other._deadline = self._deadline
         return other
-
-    # -- applied records
-
-    @staticmethod
-    def intent_record(topic: str, spec: Mapping[str, Any], plan_digest: str) -> dict[str, Any]:
-        """The record written before Kafka is asked to create or change `topic` into `spec`."""
-        return {
-            "topic": topic,
-            "state": INTENT,
-            "spec": dict(spec),
-            "intended-at": now(),
-            "plan-digest": plan_digest,
-            "by": holder_identity(),
-        }
-
-    @staticmethod
-    def applied_record(
-        topic: str, spec: Mapping[str, Any], plan_digest: str, *, intended_at: str = "", recovered: bool = False
-    ) -> dict[str, Any]:
-        """The record of a topic Kafka has as `spec`. `recovered`: completed by a later run from an intent
-        whose topic was found on Kafka as planned (the run that applied it could not record it)."""
-        record: dict[str, Any] = {
-            "topic": topic,
-            "state": APPLIED,
-            "spec": dict(spec),
-            "applied-at": now(),
-            "plan-digest": plan_digest,
-            "by": holder_identity(),
-        }
-        if intended_at:
-            record["intended-at"] = intended_at
-        if recovered:
-            record["recovered"] = True
-        return record
-
-    def applied(self, env: str) -> dict[str, Applied]:
-        """Every topic platformctl has applied, or was about to apply (`state` intent), in `env`, by name."""
-        records: dict[str, Applied] = {}
-        prefix = applied_prefix(env)
-        for entry in self.list(prefix):
-            value = entry.value if isinstance(entry.value, dict) else {}
-            topic = entry.key[len(prefix) :]
-            records[topic] = Applied(
-                topic=topic,
-                spec=value.get("spec") or {},
-                applied_at=str(value.get("applied-at", "")),
-                plan_digest=str(value.get("plan-digest", "")),
-                by=str(value.get("by", "")),
-                mod_revision=entry.mod_revision,
-                state=INTENT if value.get("state") == INTENT else APPLIED,
-                intended_at=str(value.get("intended-at", "")),
-            )
-        return records
 
     # -- leases (the environment lock is built on them: topics/lock.py)
 

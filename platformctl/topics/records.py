@@ -11,16 +11,105 @@ the run (run.py); how they are written is here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from platformctl.errors import PlatformError
 
 if TYPE_CHECKING:
-    from platformctl.adapters.etcd import Applied as AppliedRecord
     from platformctl.adapters.etcd import EtcdStore, Fence
     from platformctl.topics.lock import EnvLock
     from platformctl.topics.plan import EffectiveTopic
+
+
+# The two states of a record under `/platformctl/envs/<env>/applied/<topic>`. `topics apply` writes an
+# intent for every topic it is about to create or change BEFORE it sends anything to Kafka, then marks it
+# applied once Kafka accepted the change. A record without a `state` field (written before intents
+# existed) is applied.
+INTENT = "intent"
+APPLIED = "applied"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record of `topics apply` for one topic: the record `--prune` trusts as "platformctl's".
+
+    `state` is `applied` (Kafka accepted `spec`) or `intent` (platformctl was about to apply `spec` when
+    the record was written, and has not confirmed it since: the run stopped, or etcd went away, before
+    the record could be completed). `--prune` treats both alike as managed.
+    """
+
+    topic: str
+    spec: Mapping[str, Any]
+    applied_at: str
+    plan_digest: str
+    by: str
+    mod_revision: int
+    state: str = APPLIED
+    intended_at: str = ""
+
+    @property
+    def is_intent(self) -> bool:
+        return self.state == INTENT
+
+
+
+def intent_record(topic: str, spec: Mapping[str, Any], plan_digest: str) -> dict[str, Any]:
+    """The record written before Kafka is asked to create or change `topic` into `spec`."""
+    from platformctl.adapters import etcd
+
+    return {
+        "topic": topic,
+        "state": INTENT,
+        "spec": dict(spec),
+        "intended-at": etcd.now(),
+        "plan-digest": plan_digest,
+        "by": etcd.holder_identity(),
+    }
+
+def applied_record(
+    topic: str, spec: Mapping[str, Any], plan_digest: str, *, intended_at: str = "", recovered: bool = False
+) -> dict[str, Any]:
+    """The record of a topic Kafka has as `spec`. `recovered`: completed by a later run from an intent
+    whose topic was found on Kafka as planned (the run that applied it could not record it)."""
+    from platformctl.adapters import etcd
+
+    record: dict[str, Any] = {
+        "topic": topic,
+        "state": APPLIED,
+        "spec": dict(spec),
+        "applied-at": etcd.now(),
+        "plan-digest": plan_digest,
+        "by": etcd.holder_identity(),
+    }
+    if intended_at:
+        record["intended-at"] = intended_at
+    if recovered:
+        record["recovered"] = True
+    return record
+
+def read(store: EtcdStore, env: str) -> dict[str, Record]:
+    """Every topic platformctl has applied, or was about to apply (`state` intent), in `env`, by name."""
+    from platformctl.adapters import etcd
+
+    records: dict[str, Record] = {}
+    prefix = etcd.applied_prefix(env)
+    for entry in store.list(prefix):
+        value = entry.value if isinstance(entry.value, dict) else {}
+        topic = entry.key[len(prefix) :]
+        records[topic] = Record(
+            topic=topic,
+            spec=value.get("spec") or {},
+            applied_at=str(value.get("applied-at", "")),
+            plan_digest=str(value.get("plan-digest", "")),
+            by=str(value.get("by", "")),
+            mod_revision=entry.mod_revision,
+            state=INTENT if value.get("state") == INTENT else APPLIED,
+            intended_at=str(value.get("intended-at", "")),
+        )
+    return records
+
 
 
 # One deadline for each step that writes records to etcd (the intents before Kafka, the applied marks
@@ -40,7 +129,7 @@ class EtcdRun:
     store: EtcdStore
     env: str
     lock: EnvLock | None
-    records: dict[str, AppliedRecord] = field(default_factory=dict)
+    records: dict[str, Record] = field(default_factory=dict)
     seen: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -53,9 +142,9 @@ class RecordFixes:
     """Intent records a run settles in etcd without changing Kafka (see the module docstring)."""
 
     # Intents whose topic is on Kafka as the effective spec says: marked applied.
-    complete: tuple[tuple[EffectiveTopic, AppliedRecord], ...] = ()
+    complete: tuple[tuple[EffectiveTopic, Record], ...] = ()
     # Intents whose topic is neither on Kafka (never created) nor in the files: deleted.
-    drop: tuple[AppliedRecord, ...] = ()
+    drop: tuple[Record, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.complete or self.drop)
@@ -96,12 +185,12 @@ def write_records(run: EtcdRun, intents: list[EffectiveTopic], fixes: RecordFixe
     specs: dict[str, dict[str, Any]] = {}
     for topic in intents:
         specs[topic.name] = spec = spec_of(topic)
-        record = run.store.intent_record(topic.name, spec, digest)
+        record = intent_record(topic.name, spec, digest)
         intended_at[topic.name] = record["intended-at"]
         old = run.records.get(topic.name)
         writes.append(etcd.Write(etcd.applied_key(run.env, topic.name), record, old.mod_revision if old else 0))
     for topic, intent in fixes.complete:
-        completed = run.store.applied_record(
+        completed = applied_record(
             topic.name, spec_of(topic), intent.plan_digest, intended_at=intent.intended_at, recovered=True
         )
         writes.append(etcd.Write(etcd.applied_key(run.env, topic.name), completed, intent.mod_revision))
@@ -155,7 +244,7 @@ class AppliedRecorder:
         writes: list[tuple[str, etcd.Write]] = []
         for topic, digest in self.pending:
             spec = self.written.spec.get(topic.name) or spec_of(topic)
-            record = run.store.applied_record(
+            record = applied_record(
                 topic.name, spec, digest, intended_at=self.written.intended_at.get(topic.name, "")
             )
             key = etcd.applied_key(run.env, topic.name)

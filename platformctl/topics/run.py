@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 from platformctl import hints, ui
 from platformctl.config import ENV_ETCD_ENDPOINT
 from platformctl.errors import InputError, PlatformError
-from platformctl.topics.records import AppliedRecorder, EtcdRun, RecordFixes, write_records
+from platformctl.topics.records import AppliedRecorder, EtcdRun, Record, RecordFixes, write_records
+from platformctl.topics.records import read as read_records
 
 if TYPE_CHECKING:
-    from platformctl.adapters.etcd import Applied as AppliedRecord
     from platformctl.adapters.kafka import Admin
     from platformctl.platform.reach import Platform
     from platformctl.settings import Settings
@@ -130,7 +130,7 @@ def _read_env(run: EtcdRun, names: list[str], options: Options) -> tuple[dict[st
     unknown = options.allow_unknown_config
     layers = overrides.layers_for(run.store, run.env, names, allow_unknown_config=unknown, seen=seen)
     # Intent and applied records alike: an intent means platformctl was about to create or change it.
-    run.records = run.store.applied(run.env)
+    run.records = read_records(run.store, run.env)
     seen |= {etcd.applied_key(run.env, name): r.mod_revision for name, r in run.records.items()}
     run.seen = seen
     return layers, frozenset(run.records) if options.prune else frozenset()
@@ -295,8 +295,8 @@ def record_fixes(prepared: Prepared) -> RecordFixes:
     if run is None:
         return RecordFixes()
     planned = {t.name: t for t in prepared.plan.topics if t.action != "prune"}
-    complete: list[tuple[EffectiveTopic, AppliedRecord]] = []
-    drop: list[AppliedRecord] = []
+    complete: list[tuple[EffectiveTopic, Record]] = []
+    drop: list[Record] = []
     for name, record in sorted(run.records.items()):
         if not record.is_intent:
             continue

@@ -16,6 +16,8 @@ import pytest
 from platformctl.adapters import etcd
 from platformctl.errors import InputError, PlatformError
 from platformctl.topics import lock as etcdlock
+from platformctl.topics.records import applied_record
+from platformctl.topics.records import read as read_records
 from tests.plugins.etcd import EtcdServer, free_port
 
 
@@ -77,15 +79,15 @@ def test_create_is_put_if_absent(store: etcd.EtcdStore, etcd_env: str) -> None:
 def test_applied_records(store: etcd.EtcdStore, etcd_env: str) -> None:
     records_in = (("orders", {"partitions": 3}, "sha256:abc"), ("clicks", {"partitions": 1}, "sha256:def"))
     for topic, spec, digest in records_in:
-        store.put(etcd.applied_key(etcd_env, topic), store.applied_record(topic, spec, digest), expect_revision=0)
-    records = store.applied(etcd_env)
+        store.put(etcd.applied_key(etcd_env, topic), applied_record(topic, spec, digest), expect_revision=0)
+    records = read_records(store, etcd_env)
     assert sorted(records) == ["clicks", "orders"]
     assert records["orders"].spec == {"partitions": 3}
     assert records["orders"].plan_digest == "sha256:abc"
     assert records["orders"].by == etcd.holder_identity()
-    orders = store.applied(etcd_env)["orders"]
+    orders = read_records(store, etcd_env)["orders"]
     store.delete(etcd.applied_key(etcd_env, "orders"), expect_revision=orders.mod_revision)
-    assert sorted(store.applied(etcd_env)) == ["clicks"]
+    assert sorted(read_records(store, etcd_env)) == ["clicks"]
 
 
 def test_second_lock_holder_fails_naming_the_first(store: etcd.EtcdStore, etcd_env: str) -> None:

@@ -22,6 +22,7 @@ from platformctl.adapters import etcd
 from platformctl.adapters.kafka import Admin, ClusterState
 from platformctl.platform import forwarding
 from platformctl.topics import overrides
+from platformctl.topics.records import read as read_records
 from tests.conftest import RunCli
 from tests.plugins.fake_portforward import listening_addresses
 from tests.plugins.kafka import KafkaCluster, free_port
@@ -114,7 +115,7 @@ def test_topics_apply_reaches_kafka_and_etcd_through_forwards_closed_after(
     assert (topic.partitions, topic.replication_factor) == (2, 1)  # the seeded topic-defaults applied
     assert topic.config["min.insync.replicas"] == "1"
     assert f"/platformctl/envs/{env}/topic-defaults@" in result.stdout  # provenance of the overrides
-    assert set(store.applied(env)) == {name}  # recorded through the etcd forward
+    assert set(read_records(store, env)) == {name}  # recorded through the etcd forward
     assert listening_addresses(forwarding.KAFKA_ADVERTISED_PORT) == []  # the forwards end with the command
 
 

@@ -26,6 +26,8 @@ from typer.testing import Result
 from platformctl.adapters import etcd
 from platformctl.adapters.kafka import Admin
 from platformctl.topics import lock as etcdlock
+from platformctl.topics.records import APPLIED, INTENT
+from platformctl.topics.records import read as read_records
 from tests.conftest import RunCli
 from tests.kafkawire import Request, Wire
 from tests.plugins.etcd import EtcdServer
@@ -97,7 +99,7 @@ def converged(
     assert rerun.exit_code == 0, rerun.stderr
     assert wire.mutating == resent
     assert cluster(broker) == EXPECTED
-    assert {name: r.state for name, r in store.applied(env).items()} == {n: etcd.APPLIED for n in EXPECTED}
+    assert {name: r.state for name, r in read_records(store, env).items()} == {n: APPLIED for n in EXPECTED}
     assert store.get(etcd.lock_key(env)) is None
     wire.clear()
     again = apply()
@@ -115,7 +117,7 @@ def test_broker_down_before_apply(
     [line] = errors(result)
     assert line.startswith(f"error: cannot reach Kafka at {own_kafka.bootstrap}: ")
     assert kafka_wire.names() == []  # nothing reached a broker
-    assert store.applied(etcd_env) == {} and store.get(etcd.lock_key(etcd_env)) is None
+    assert read_records(store, etcd_env) == {} and store.get(etcd.lock_key(etcd_env)) is None
 
     own_kafka.start()
     converged(apply, own_kafka, store, etcd_env, kafka_wire, ["CreateTopics"])
@@ -141,7 +143,7 @@ def test_broker_killed_while_the_create_is_in_flight(
     assert line.startswith(f"error: lost Kafka at {own_kafka.bootstrap} while creating topic "), line
     assert kafka_wire.mutating == ["CreateTopics"]
     # Every topic was recorded ahead as an intent, and stays one: Kafka never had the request.
-    assert {name: r.state for name, r in store.applied(etcd_env).items()} == dict.fromkeys(EXPECTED, etcd.INTENT)
+    assert {name: r.state for name, r in read_records(store, etcd_env).items()} == dict.fromkeys(EXPECTED, INTENT)
     assert store.get(etcd.lock_key(etcd_env)) is None  # the lock was released
 
     own_kafka.start()
@@ -302,7 +304,7 @@ def test_etcd_killed_during_apply_holding_the_lock(
     assert rerun.exit_code == 0, rerun.stderr
     assert kafka_wire.mutating == []  # nothing left to do on Kafka, nothing done twice
     assert cluster(own_kafka) == EXPECTED
-    assert {name: r.state for name, r in store.applied(etcd_env).items()} == {n: etcd.APPLIED for n in EXPECTED}
+    assert {name: r.state for name, r in read_records(store, etcd_env).items()} == {n: APPLIED for n in EXPECTED}
     assert store.get(etcd.lock_key(etcd_env)) is None
 
 
@@ -317,8 +319,8 @@ def test_applied_records_lost_to_an_etcd_outage_come_back_on_rerun(
         kafka_calls.after["create_topics"] = lambda futures: kill_etcd(etcd_server)
         assert apply().exit_code == 1
     # The intents written before Kafka was contacted survived the outage; the applied marks did not.
-    intents = store.applied(etcd_env)
-    assert {name: r.state for name, r in intents.items()} == {n: etcd.INTENT for n in EXPECTED}
+    intents = read_records(store, etcd_env)
+    assert {name: r.state for name, r in intents.items()} == {n: INTENT for n in EXPECTED}
     deadline = time.monotonic() + 30
     while store.get(etcd.lock_key(etcd_env)) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -333,10 +335,10 @@ def test_applied_records_lost_to_an_etcd_outage_come_back_on_rerun(
             f"recorded {name} as applied (its record was left as an intent by an earlier run; the topic is on "
             "Kafka as planned)" in rerun.stdout
         )
-    records = store.applied(etcd_env)
+    records = read_records(store, etcd_env)
     assert sorted(records) == sorted(EXPECTED)
     for name, record in records.items():
-        assert record.state == etcd.APPLIED
+        assert record.state == APPLIED
         assert record.spec == intents[name].spec
         assert record.plan_digest == intents[name].plan_digest  # the plan that made the change
         assert record.intended_at == intents[name].intended_at
@@ -345,4 +347,4 @@ def test_applied_records_lost_to_an_etcd_outage_come_back_on_rerun(
     # Settled: a further run has nothing to do on Kafka or in etcd.
     again = apply()
     assert again.exit_code == 0 and "recorded" not in again.stdout
-    assert store.applied(etcd_env) == records
+    assert read_records(store, etcd_env) == records

@@ -16,6 +16,7 @@ from platformctl.adapters.etcd import EtcdStore
 from platformctl.adapters.kafka import Admin
 from platformctl.topics import plan as topicplan
 from platformctl.topics.provenance import Layer, Source
+from platformctl.topics.records import read as read_records
 from tests.conftest import RunCli
 from tests.kafkawire import Wire
 from tests.plugins.kafka import KafkaCalls, KafkaCluster
@@ -183,7 +184,7 @@ def test_prune_deletes_only_managed_topics_after_confirmation(
     names = _state(kafka).names
     assert "prune-gone" not in names
     assert {"prune-keep", "prune-foreign"} <= names  # never managed: never touched
-    assert sorted(EtcdStore(etcd_endpoint).applied(etcd_env)) == ["prune-keep"]  # the record goes too
+    assert sorted(read_records(EtcdStore(etcd_endpoint), etcd_env)) == ["prune-keep"]  # the record goes too
 
 
 def test_interrupted_apply_converges_on_rerun(

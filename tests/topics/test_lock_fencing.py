@@ -33,6 +33,8 @@ from typer.testing import Result
 from platformctl.adapters import etcd
 from platformctl.adapters.kafka import Admin
 from platformctl.topics import lock as etcdlock
+from platformctl.topics.records import APPLIED, INTENT
+from platformctl.topics.records import read as read_records
 from tests.conftest import RunCli
 from tests.plugins.etcd import EtcdServer
 from tests.plugins.kafka import KafkaCalls, KafkaCluster
@@ -142,7 +144,8 @@ class Env:
         return {n: state.topics[n].config.get("retention.ms") if n in state.topics else None for n in self.names}
 
     def records(self) -> dict[str, tuple[str, Any, int]]:
-        return {n: (r.state, r.spec.get("config"), r.mod_revision) for n, r in self.store.applied(self.env).items()}
+        found = read_records(self.store, self.env)
+        return {n: (r.state, r.spec.get("config"), r.mod_revision) for n, r in found.items()}
 
     def unlocked(self) -> None:
         wait_until(lambda: self.store.get(etcd.lock_key(self.env)) is None, "the lock never expired")
@@ -166,7 +169,7 @@ def test_an_apply_paused_past_its_ttl_writes_no_record_after_another_apply_took_
         assert other.exit_code == 0, other.stderr
         after_other = env.records()
         assert {n: (s, c) for n, (s, c, _) in after_other.items()} == dict.fromkeys(
-            env.names, (etcd.APPLIED, {"retention.ms": "120000"})
+            env.names, (APPLIED, {"retention.ms": "120000"})
         )
         code, stderr = resume(paused)
     assert code == 1
@@ -184,7 +187,7 @@ def test_an_apply_paused_before_kafka_sends_nothing_once_another_apply_took_the_
     assert env.apply(env.file(60000)).exit_code == 0
     with pausing_apply(env.args(env.file(90000)), stop_at="kafka") as paused:
         # Paused with its intents written (retention 90000), before its IncrementalAlterConfigs.
-        assert {(s, c["retention.ms"]) for s, c, _ in env.records().values()} == {(etcd.INTENT, "90000")}
+        assert {(s, c["retention.ms"]) for s, c, _ in env.records().values()} == {(INTENT, "90000")}
         env.unlocked()
         other = env.apply(env.file(120000))
         assert other.exit_code == 0, other.stderr
@@ -294,8 +297,8 @@ def test_etcd_frozen_during_an_apply_costs_one_deadline_not_one_timeout_per_reco
     rerun = env.apply(path)
     assert rerun.exit_code == 0, rerun.stderr
     assert kafka_calls.calls == ([] if when == "records" else ["create_topics"])
-    assert {r.state for r in env.store.applied(env.env).values()} == {etcd.APPLIED}
-    assert len(env.store.applied(env.env)) == 300
+    assert {r.state for r in read_records(env.store, env.env).values()} == {APPLIED}
+    assert len(read_records(env.store, env.env)) == 300
 
 
 def test_a_lock_left_by_an_apply_that_died_with_etcd_says_its_holder_is_gone(
@@ -330,4 +333,4 @@ def test_a_lock_left_by_an_apply_that_died_with_etcd_says_its_holder_is_gone(
     env.unlocked()
     rerun = env.apply(env.file(60000))  # completes the intents the dead apply left
     assert rerun.exit_code == 0, rerun.stderr
-    assert {r.state for r in env.store.applied(env.env).values()} == {etcd.APPLIED}
+    assert {r.state for r in read_records(env.store, env.env).values()} == {APPLIED}

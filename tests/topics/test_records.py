@@ -22,6 +22,8 @@ from platformctl.adapters import etcd
 from platformctl.adapters.kafka import Admin, NewTopicRequest
 from platformctl.errors import PlatformError
 from platformctl.topics import lock as etcdlock
+from platformctl.topics.records import APPLIED, INTENT, Record, intent_record
+from platformctl.topics.records import read as read_records
 from tests.conftest import RunCli
 from tests.kafkawire import Wire
 from tests.plugins.etcd import EtcdServer
@@ -62,7 +64,7 @@ class Env:
         return self.cli("apply", path, "--yes", *extra)
 
     def states(self) -> dict[str, str]:
-        return {name: r.state for name, r in self.store.applied(self.env).items()}
+        return {name: r.state for name, r in read_records(self.store, self.env).items()}
 
     def on_kafka(self) -> frozenset[str]:
         names = Admin(self.kafka.bootstrap, timeout=5).describe([]).names
@@ -72,7 +74,7 @@ class Env:
         """An intent record exactly as `topics apply` writes it, as if the run had stopped right after."""
         name = self.name(suffix)
         spec = {"partitions": 1, "replication-factor": 1, "config": {"retention.ms": "60000"}}
-        record = self.store.intent_record(name, spec, "0123456789abcdef")
+        record = intent_record(name, spec, "0123456789abcdef")
         self.store.put(etcd.applied_key(self.env, name), record, expect_revision=0)
 
 
@@ -111,7 +113,7 @@ def _leave_intents(env: Env, path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     write = etcd.EtcdStore.write
 
     def marks_fail(self: etcd.EtcdStore, writes: Any, **kwargs: Any) -> int:
-        if all(w.value is not None and w.value.get("state") == etcd.APPLIED for w in writes):
+        if all(w.value is not None and w.value.get("state") == APPLIED for w in writes):
             etcd_fails()
         return write(self, writes, **kwargs)
 
@@ -128,23 +130,23 @@ def test_intents_are_in_etcd_before_kafka_is_asked_then_marked_applied(
 ) -> None:
     path = env.file("a", "b", "c")
     names = [env.name(s) for s in ("a", "b", "c")]
-    seen: list[dict[str, etcd.Applied]] = []
-    kafka_calls.after["create_topics"] = lambda futures: seen.append(env.store.applied(env.env))
+    seen: list[dict[str, Record]] = []
+    kafka_calls.after["create_topics"] = lambda futures: seen.append(read_records(env.store, env.env))
     digest = json.loads(env.cli("plan", path, "--output", "json").stdout)["digest"]
 
     result = env.apply(path)
     assert result.exit_code == 0, result.stderr
     # When CreateTopics went out, every topic's intent was already in etcd, with the spec and the plan.
     [at_create] = seen
-    assert {n: r.state for n, r in at_create.items()} == dict.fromkeys(names, etcd.INTENT)
+    assert {n: r.state for n, r in at_create.items()} == dict.fromkeys(names, INTENT)
     assert at_create[names[0]].spec == {"partitions": 1, "replication-factor": 1, "config": {"retention.ms": "60000"}}
     assert {r.plan_digest for r in at_create.values()} == {digest}
     # All the intents in one transaction, compare-and-swap as absent; then the applied marks in another.
     keys = [etcd.applied_key(env.env, n) for n in names]
     assert txns == [keys, keys]
 
-    records = env.store.applied(env.env)
-    assert {n: r.state for n, r in records.items()} == dict.fromkeys(names, etcd.APPLIED)
+    records = read_records(env.store, env.env)
+    assert {n: r.state for n, r in records.items()} == dict.fromkeys(names, APPLIED)
     for name in names:
         assert records[name].spec == at_create[name].spec
         assert records[name].plan_digest == digest
@@ -154,15 +156,15 @@ def test_intents_are_in_etcd_before_kafka_is_asked_then_marked_applied(
     # A change writes an intent over the applied record too (compare-and-swap on its revision).
     txns.clear()
     seen.clear()
-    kafka_calls.after["incremental_alter_configs"] = lambda futures: seen.append(env.store.applied(env.env))
+    kafka_calls.after["incremental_alter_configs"] = lambda futures: seen.append(read_records(env.store, env.env))
     changed = env.apply(env.file("a", retention=120000))
     assert changed.exit_code == 0, changed.stderr
     assert txns == [[etcd.applied_key(env.env, names[0])]] * 2
     [at_alter] = seen
-    assert at_alter[names[0]].state == etcd.INTENT
+    assert at_alter[names[0]].state == INTENT
     assert at_alter[names[0]].spec["config"] == {"retention.ms": "120000"}
-    assert env.states() == dict.fromkeys(names, etcd.APPLIED)
-    assert env.store.applied(env.env)[names[0]].spec["config"] == {"retention.ms": "120000"}
+    assert env.states() == dict.fromkeys(names, APPLIED)
+    assert read_records(env.store, env.env)[names[0]].spec["config"] == {"retention.ms": "120000"}
 
 
 def test_intents_and_applied_marks_beyond_etcd_max_txn_ops_go_in_chunks(
@@ -178,7 +180,7 @@ def test_intents_and_applied_marks_beyond_etcd_max_txn_ops_go_in_chunks(
     # Intents, then applied marks; within each step the transactions go side by side (either may be sent first).
     assert len(txns) == 4
     assert sorted(txns[:2]) == sorted(txns[2:]) == [keys[:2], keys[2:]]
-    assert env.states() == dict.fromkeys(names, etcd.APPLIED)
+    assert env.states() == dict.fromkeys(names, APPLIED)
 
 
 @pytest.mark.parametrize("how", ["stopped", "killed"])
@@ -221,7 +223,7 @@ def test_etcd_gone_before_the_intents_are_written_nothing_reaches_kafka(
     rerun = _apply_when_unlocked(env, path)
     assert rerun.exit_code == 0, rerun.stderr
     assert kafka_wire.mutating == ["CreateTopics"]
-    assert env.states() == {env.name("a"): etcd.APPLIED, env.name("b"): etcd.APPLIED}
+    assert env.states() == {env.name("a"): APPLIED, env.name("b"): APPLIED}
 
 
 def _apply_when_unlocked(env: Env, path: Path, *extra: str) -> Result:
@@ -241,18 +243,18 @@ def test_a_rerun_with_nothing_to_change_on_kafka_completes_the_intents(
     names = [env.name("a"), env.name("b")]
     _leave_intents(env, path, monkeypatch)
     assert env.on_kafka() == frozenset(names)
-    intents = env.store.applied(env.env)
-    assert {n: r.state for n, r in intents.items()} == dict.fromkeys(names, etcd.INTENT)
+    intents = read_records(env.store, env.env)
+    assert {n: r.state for n, r in intents.items()} == dict.fromkeys(names, INTENT)
 
     # `plan` says what apply will complete, and writes nothing.
-    before = env.store.applied(env.env)
+    before = read_records(env.store, env.env)
     plan = env.cli("plan", path)
     assert plan.exit_code == 0, plan.stderr
     assert (
         f"etcd: 2 record(s) left as intents by an earlier run ({', '.join(names)}); `topics apply` "
         "completes or removes them" in plan.stderr
     )
-    assert env.store.applied(env.env) == before
+    assert read_records(env.store, env.env) == before
 
     kafka_wire.clear()
     rerun = env.cli("apply", path, "--output", "json")  # no --yes: nothing for Kafka, so nothing to confirm
@@ -261,8 +263,8 @@ def test_a_rerun_with_nothing_to_change_on_kafka_completes_the_intents(
     out = json.loads(rerun.stdout)
     assert out["records"] == {"completed": names, "removed": []}
     assert out["applied"]["created"] == []
-    records = env.store.applied(env.env)
-    assert {n: r.state for n, r in records.items()} == dict.fromkeys(names, etcd.APPLIED)
+    records = read_records(env.store, env.env)
+    assert {n: r.state for n, r in records.items()} == dict.fromkeys(names, APPLIED)
     for name in names:
         assert records[name].spec == intents[name].spec
         assert records[name].plan_digest == intents[name].plan_digest
@@ -274,7 +276,7 @@ def test_a_rerun_with_nothing_to_change_on_kafka_completes_the_intents(
     again = env.apply(path)
     assert again.exit_code == 0
     assert "nothing to change" in again.stderr and "recorded" not in again.stdout
-    assert env.store.applied(env.env) == records  # same revisions: nothing written
+    assert read_records(env.store, env.env) == records  # same revisions: nothing written
 
 
 def test_an_intent_whose_topic_was_never_created_is_replaced_or_removed(
@@ -293,7 +295,7 @@ def test_an_intent_whose_topic_was_never_created_is_replaced_or_removed(
         f"removed the intent record of {env.name('gone')} (never created on Kafka, no longer in the files)"
         in result.stdout
     )
-    assert env.states() == {env.name("again"): etcd.APPLIED}
+    assert env.states() == {env.name("again"): APPLIED}
     assert env.on_kafka() == frozenset({env.name("again")})
     # Before Kafka, in one transaction: the new intent (compare-and-swap on the orphan's revision) and the
     # removal; after it, the applied mark.
@@ -308,7 +310,7 @@ def test_an_intent_whose_topic_was_never_created_is_replaced_or_removed(
     assert kafka_wire.mutating == []
     assert "nothing to change on Kafka" in quiet.stderr
     assert f"removed the intent record of {env.name('later')}" in quiet.stdout
-    assert env.states() == {env.name("again"): etcd.APPLIED}
+    assert env.states() == {env.name("again"): APPLIED}
 
 
 def test_prune_treats_an_intent_record_as_managed(
@@ -319,7 +321,7 @@ def test_prune_treats_an_intent_record_as_managed(
     _leave_intents(env, env.file("doomed"), monkeypatch)  # on Kafka, its record an intent
     Admin(env.kafka.bootstrap, timeout=5).create_topics([NewTopicRequest(foreign, 1, 1, {})])  # no record
     env.intent("orphan")  # an intent for a topic that is not on Kafka
-    assert env.states() == {keep: etcd.APPLIED, doomed: etcd.INTENT, env.name("orphan"): etcd.INTENT}
+    assert env.states() == {keep: APPLIED, doomed: INTENT, env.name("orphan"): INTENT}
 
     plan = env.cli("plan", env.file("keep"), "--prune")
     assert f"- {doomed}  delete: platformctl applied it, and it is no longer in the files (--prune)\n" in plan.stdout
@@ -332,7 +334,7 @@ def test_prune_treats_an_intent_record_as_managed(
     assert f"deleted {doomed}" in pruned.stdout
     assert f"removed the intent record of {env.name('orphan')}" in pruned.stdout
     assert env.on_kafka() == frozenset({keep, foreign})  # the topic with no record is never touched
-    assert env.states() == {keep: etcd.APPLIED}
+    assert env.states() == {keep: APPLIED}
 
 
 def test_a_record_without_a_state_is_applied(env: Env) -> None:
@@ -345,12 +347,12 @@ def test_a_record_without_a_state_is_applied(env: Env) -> None:
     assert entry is not None
     legacy = {k: v for k, v in entry.value.items() if k not in ("state", "intended-at")}
     env.store.put(key, legacy, expect_revision=entry.mod_revision)
-    record = env.store.applied(env.env)[name]
-    assert (record.state, record.intended_at) == (etcd.APPLIED, "")
+    record = read_records(env.store, env.env)[name]
+    assert (record.state, record.intended_at) == (APPLIED, "")
 
     again = env.apply(path)
     assert again.exit_code == 0 and "nothing to change" in again.stderr
-    assert env.store.applied(env.env)[name] == record  # not rewritten
+    assert read_records(env.store, env.env)[name] == record  # not rewritten
 
 
 @pytest.fixture(autouse=True)

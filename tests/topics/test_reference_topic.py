@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, Producer
 
 from platformctl.adapters import etcd
 from platformctl.adapters.kafka import Admin, TopicState
+from platformctl.topics.records import read as read_records
 from tests.conftest import RunCli
 from tests.kafkawire import Wire
 from tests.plugins.kafka import QUIET, KafkaCluster
@@ -91,7 +92,7 @@ def test_production_shape_applies_the_file_exactly_as_written(
     metadata = kafka_cluster3.client().list_topics(TOPIC, timeout=30).topics[TOPIC]
     assert {len(p.replicas) for p in metadata.partitions.values()} == {3}
     assert {len(set(p.replicas)) for p in metadata.partitions.values()} == {3}
-    assert store.applied("prod")[TOPIC].spec == {"partitions": 9, "replication-factor": 3, "config": FILE_CONFIG}
+    assert read_records(store, "prod")[TOPIC].spec == {"partitions": 9, "replication-factor": 3, "config": FILE_CONFIG}
 
     # Production's durability: a write acknowledged by all in-sync replicas (min.insync.replicas 2).
     producer = Producer({"bootstrap.servers": kafka_cluster3.bootstrap, "acks": "all", "logger": QUIET})
@@ -149,7 +150,7 @@ def test_dev_shape_takes_replication_and_min_isr_from_etcd_and_the_rest_from_the
     assert (state.partitions, state.replication_factor) == (9, 1)
     dev_config = FILE_CONFIG | {"min.insync.replicas": "1"}
     assert dict(state.config) == dev_config
-    record = store.applied(etcd_env)[TOPIC]
+    record = read_records(store, etcd_env)[TOPIC]
     assert record.spec == {"partitions": 9, "replication-factor": 1, "config": dict(sorted(dev_config.items()))}
     assert record.plan_digest == digest  # the plan that was applied
     assert store.get(etcd.lock_key(etcd_env)) is None  # released on success
@@ -176,4 +177,4 @@ def test_dev_shape_takes_replication_and_min_isr_from_etcd_and_the_rest_from_the
     assert again.exit_code == 0
     assert "nothing to change" in again.stderr
     assert kafka_wire.mutating == []
-    assert store.applied(etcd_env)[TOPIC].mod_revision == record.mod_revision
+    assert read_records(store, etcd_env)[TOPIC].mod_revision == record.mod_revision
