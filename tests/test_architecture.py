@@ -23,7 +23,7 @@ PACKAGE = "platformctl"
 
 # Each external system's client, and the adapter modules that alone may import it.
 CLIENTS: dict[str, set[str]] = {
-    "kubernetes": {"platformctl.adapters.kube", "platformctl.adapters.portforward"},
+    "kubernetes": {"platformctl.adapters.kube", "platformctl.adapters.kubeconfig", "platformctl.adapters.portforward"},
     "confluent_kafka": {"platformctl.adapters.kafka", "platformctl.adapters.schemaregistry"},
     "etcd3gw": {"platformctl.adapters.etcd"},
     "docker": {"platformctl.adapters.dockerhost"},

@@ -22,10 +22,10 @@ SELECTOR = "app.kubernetes.io/managed-by=platformctl,app.kubernetes.io/instance=
 
 def _labelled_versions(context: str) -> dict[str, str]:
     """resourceVersion of every labelled object platformctl may create, read with the client directly."""
-    from platformctl.adapters import kube
+    from platformctl.adapters import kube, kubeconfig
     from platformctl.platform import kubesync
 
-    cluster = kube.Cluster.connect(kube.resolve_target(context, origin="e2e"))
+    cluster = kube.Cluster.connect(kubeconfig.resolve_target(context, origin="e2e"))
     try:
         found = kubesync.find_labelled(cluster, "e2e-platformctl", SELECTOR)
     finally:

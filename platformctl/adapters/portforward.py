@@ -23,7 +23,7 @@ from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
 from platformctl import hints
-from platformctl.adapters import kube
+from platformctl.adapters import kube, kubeconfig
 from platformctl.errors import PlatformError
 from platformctl.forward import Stream
 
@@ -248,11 +248,11 @@ class PodOpener(_Opener):
 
 
 def service_opener(context: str, namespace: str, service: str, service_port: int) -> ServiceOpener:
-    return ServiceOpener(kube.api_client(context), namespace, service, service_port, context=context)
+    return ServiceOpener(kubeconfig.api_client(context), namespace, service, service_port, context=context)
 
 
 def pod_opener(context: str, namespace: str, pod: str, port_name: str) -> PodOpener:
-    return PodOpener(kube.api_client(context), namespace, pod, port_name, context=context)
+    return PodOpener(kubeconfig.api_client(context), namespace, pod, port_name, context=context)
 
 
 def _json(response: Any) -> dict[str, Any]:

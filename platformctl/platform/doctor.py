@@ -224,11 +224,11 @@ def _resources_check(settings: Settings) -> Check:
 
 
 def _context_check(settings: Settings, minikube_running: bool) -> Check:
-    from platformctl.adapters import kube
+    from platformctl.adapters import kubeconfig
 
     context, origin = intended_context(settings)
     try:
-        names, current = kube.kubeconfig_contexts()
+        names, current = kubeconfig.kubeconfig_contexts()
     except PlatformError as e:
         return Check("kube context", False, str(e), e.hint)
     if context in names:
@@ -237,7 +237,7 @@ def _context_check(settings: Settings, minikube_running: bool) -> Check:
     if uses_minikube(settings) and not minikube_running:
         return Check("kube context", True, f"{context!r} will be created by `{hints.command('up')}` (minikube start)")
     fix = f"`minikube update-context -p {context}`" if uses_minikube(settings) else "pass an existing --context"
-    return Check("kube context", False, f"{context!r} ({origin}) not in kubeconfig {kube.kubeconfig_path()}", fix)
+    return Check("kube context", False, f"{context!r} ({origin}) not in kubeconfig {kubeconfig.kubeconfig_path()}", fix)
 
 
 def _version_check(settings: Settings, reachable: bool) -> Check:

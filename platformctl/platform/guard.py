@@ -4,7 +4,7 @@ platformctl talks only to minikube's profile context, or exactly the `--context`
 current-context is never used implicitly, and a context kubeconfig does not have is refused before anything
 is sent (WrongTargetError, exit 2). Every command that reaches a cluster goes through here: `up`, `down`,
 `status`, `doctor`, `port-forward`, and the forwards `topics` and `overrides` open to the platform. It sits
-below all of them and imports only the adapters it asks (kubeconfig through kube, minikube's profile), so
+below all of them and imports only the adapters it asks (kubeconfig, minikube's profile), so
 nothing that must not touch the wrong cluster has to reach up into a command's logic for it.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from platformctl.errors import WrongTargetError
 
 if TYPE_CHECKING:
-    from platformctl.adapters.kube import Target
+    from platformctl.adapters.kubeconfig import Target
     from platformctl.settings import Settings
 
 
@@ -33,10 +33,10 @@ def intended_context(settings: Settings) -> tuple[str, str]:
 
 def target(settings: Settings) -> Target:
     """The guard: the intended context resolved from kubeconfig, or WrongTargetError (nothing sent)."""
-    from platformctl.adapters import kube
+    from platformctl.adapters import kubeconfig
 
     context, origin = intended_context(settings)
-    return kube.resolve_target(context, origin=origin)
+    return kubeconfig.resolve_target(context, origin=origin)
 
 
 def require_cluster(settings: Settings, *, minikube_first: bool = False) -> Target:

@@ -27,9 +27,9 @@ from platformctl.adapters.kube import (
     Response,
     describe,
     kind_of,
-    one_line,
     ref,
 )
+from platformctl.adapters.kubeconfig import one_line
 from platformctl.errors import PlatformError, WrongTargetError
 from platformctl.platform import drift, readiness
 from platformctl.platform.render import MANAGER

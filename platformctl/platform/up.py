@@ -23,7 +23,8 @@ from platformctl.platform import guard, render
 from platformctl.platform.guard import uses_minikube
 
 if TYPE_CHECKING:
-    from platformctl.adapters.kube import Cluster, Target
+    from platformctl.adapters.kube import Cluster
+    from platformctl.adapters.kubeconfig import Target
     from platformctl.platform.images import CacheReport
     from platformctl.platform.kubesync import Outcome
     from platformctl.platform.readiness import WorkloadState

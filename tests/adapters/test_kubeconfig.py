@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from platformctl.adapters import kube
+from platformctl.adapters import kubeconfig
 from platformctl.errors import InputError
 
 
@@ -31,10 +31,10 @@ def test_a_kubeconfig_without_a_usable_current_context_still_lists_its_contexts(
 ) -> None:
     # `minikube delete` leaves `current-context: ""`; the client's own list_kube_config_contexts refuses that.
     monkeypatch.setenv("KUBECONFIG", str(write(tmp_path / "config", current)))
-    names, found = kube.kubeconfig_contexts()
+    names, found = kubeconfig.kubeconfig_contexts()
     assert names == ["lab"]
     assert found == (current or None)
-    assert kube.resolve_target("lab", origin="--context").context == "lab"
+    assert kubeconfig.resolve_target("lab", origin="--context").context == "lab"
 
 
 def test_contexts_of_every_file_in_kubeconfig_are_merged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,7 +44,7 @@ def test_contexts_of_every_file_in_kubeconfig_are_merged(tmp_path: Path, monkeyp
     data["contexts"][0]["name"] = "prod"
     second.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("KUBECONFIG", f"{first}:{second}")
-    assert kube.kubeconfig_contexts() == (["lab", "prod"], "prod")
+    assert kubeconfig.kubeconfig_contexts() == (["lab", "prod"], "prod")
 
 
 @pytest.mark.parametrize(
@@ -61,5 +61,5 @@ def test_a_broken_kubeconfig_is_bad_input_naming_the_file(
     path.write_text(text)
     monkeypatch.setenv("KUBECONFIG", str(path))
     with pytest.raises(InputError) as caught:
-        kube.kubeconfig_contexts()
+        kubeconfig.kubeconfig_contexts()
     assert (caught.value.path, caught.value.line, caught.value.message) == (str(path), line, message)

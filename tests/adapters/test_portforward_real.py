@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from platformctl import config, forward, ui
-from platformctl.adapters import kube, portforward
+from platformctl.adapters import kubeconfig, portforward
 from platformctl.errors import PlatformError
 from platformctl.platform import forwarding
 from tests import components
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.kube_real
 
 
 def opener(cluster: RealCluster, service: str, port: int) -> portforward.ServiceOpener:
-    return portforward.ServiceOpener(kube.api_client(cluster.context), cluster.namespace, service, port)
+    return portforward.ServiceOpener(kubeconfig.api_client(cluster.context), cluster.namespace, service, port)
 
 
 def pod_uid(cluster: RealCluster, name: str) -> str:
@@ -45,7 +45,7 @@ def test_a_service_port_resolves_to_its_ready_pod_and_container_port(
         # The named targetPort ("internal"), resolved by the real EndpointSlice controller.
         assert kafka.resolve() == portforward.PodPort(ns, "kafka-0", pod_uid(real_cluster, "kafka-0"), 9092)
         # The HOST listener is on no Service: each broker's forward reads its pod for the port named "host".
-        broker = portforward.PodOpener(kube.api_client(real_cluster.context), ns, "kafka-0", "host")
+        broker = portforward.PodOpener(kubeconfig.api_client(real_cluster.context), ns, "kafka-0", "host")
         assert broker.resolve() == portforward.PodPort(ns, "kafka-0", pod_uid(real_cluster, "kafka-0"), 29092)
         broker.close()
     finally:
