@@ -14,7 +14,9 @@ imports nothing above it. The few edges across that order are named in `ALLOWED`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import grimp
 import pytest
@@ -170,3 +172,18 @@ def test_the_check_sees_a_cycle_and_a_stray_client() -> None:
     graph.add_import(importer="platformctl.topics.c", imported="kubernetes", line_number=3, line_contents="")
     assert list(cycles(graph, ours(graph))) == [["platformctl.a", "platformctl.b"]]
     assert graph.find_modules_that_directly_import("kubernetes") - CLIENTS["kubernetes"] == {"platformctl.topics.c"}
+
+
+def test_the_readme_maps_every_module() -> None:
+    """The README's Architecture section is the package map: every module of topics/, platform/, adapters/
+    and the base is named there (the commands are named by the command table)."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("## Architecture") :]
+    named = set(re.findall(r"[a-z_]+", section))
+    missing = [
+        str(path.relative_to(root))
+        for path in sorted((root / PACKAGE).rglob("*.py"))
+        if path.stem not in named and path.stem != "__init__" and path.parent.name != CLI
+    ]
+    assert not missing, f"not in the README's Architecture section: {missing}"
