@@ -23,15 +23,11 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
-import getpass
 import json
-import os
-import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import etcd3gw
@@ -112,14 +108,6 @@ class ConflictError(PlatformError):
     """A compare-and-swap lost: someone else wrote the key after it was read. Nothing was written."""
 
 
-class LockHeldError(PlatformError):
-    """The environment's apply lock is held by another process."""
-
-    def __init__(self, message: str, *, holder: str, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.holder = holder
-
-
 class LockLostError(PlatformError):
     """The lock's lease expired while this run held it: another run may hold it now. Nothing more may be
     written in its name."""
@@ -137,27 +125,6 @@ class Fence:
     key: str
     lease_id: int
     ttl: int
-
-
-_identity: tuple[int, str] | None = None
-
-
-def holder_identity() -> str:
-    """`user@host pid N`: enough for the person blocked by a lock to find the process holding it. Kept per
-    process (it goes into every record, and asking the system for the user costs ~0.1 ms each time)."""
-    global _identity
-    pid = os.getpid()
-    if _identity is None or _identity[0] != pid:
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):  # no passwd entry (containers with an arbitrary uid)
-            user = str(os.getuid())
-        _identity = (pid, f"{user}@{socket.gethostname()} pid {pid}")
-    return _identity[1]
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def parse_endpoint(endpoint: str, *, origin: str = "--etcd-endpoint") -> tuple[str, str, int]:

@@ -18,13 +18,15 @@ long until the lease expires, instead of "wait for it to finish".
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from platformctl.adapters.etcd import Entry, EtcdStore, Fence, LockHeldError, holder_identity, lock_key, lock_lost, now
+from platformctl.adapters.etcd import Entry, EtcdStore, Fence, lock_key, lock_lost
 from platformctl.errors import PlatformError
 
 # Revoking the lease on the way out is a courtesy (the lease runs out by itself): never wait long for it.
@@ -32,6 +34,35 @@ RELEASE_TIMEOUT = 1.0
 # Long enough that a busy laptop never loses the lock between keep-alives (sent every TTL/3), short
 # enough that a crashed apply (SIGKILL, a closed laptop lid) frees the environment within a minute.
 DEFAULT_LOCK_TTL = 30
+
+
+class LockHeldError(PlatformError):
+    """The environment's apply lock is held by another process."""
+
+    def __init__(self, message: str, *, holder: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.holder = holder
+
+
+_identity: tuple[int, str] | None = None
+
+
+def holder_identity() -> str:
+    """`user@host pid N`: enough for the person blocked by a lock to find the process holding it. Kept per
+    process (it goes into every record, and asking the system for the user costs ~0.1 ms each time)."""
+    global _identity
+    pid = os.getpid()
+    if _identity is None or _identity[0] != pid:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry (containers with an arbitrary uid)
+            user = str(os.getuid())
+        _identity = (pid, f"{user}@{socket.gethostname()} pid {pid}")
+    return _identity[1]
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def boot_id() -> str:

@@ -57,15 +57,15 @@ class Record:
 
 def intent_record(topic: str, spec: Mapping[str, Any], plan_digest: str) -> dict[str, Any]:
     """The record written before Kafka is asked to create or change `topic` into `spec`."""
-    from platformctl.adapters import etcd
+    from platformctl.topics.lock import holder_identity, now
 
     return {
         "topic": topic,
         "state": INTENT,
         "spec": dict(spec),
-        "intended-at": etcd.now(),
+        "intended-at": now(),
         "plan-digest": plan_digest,
-        "by": etcd.holder_identity(),
+        "by": holder_identity(),
     }
 
 def applied_record(
@@ -73,15 +73,15 @@ def applied_record(
 ) -> dict[str, Any]:
     """The record of a topic Kafka has as `spec`. `recovered`: completed by a later run from an intent
     whose topic was found on Kafka as planned (the run that applied it could not record it)."""
-    from platformctl.adapters import etcd
+    from platformctl.topics.lock import holder_identity, now
 
     record: dict[str, Any] = {
         "topic": topic,
         "state": APPLIED,
         "spec": dict(spec),
-        "applied-at": etcd.now(),
+        "applied-at": now(),
         "plan-digest": plan_digest,
-        "by": etcd.holder_identity(),
+        "by": holder_identity(),
     }
     if intended_at:
         record["intended-at"] = intended_at

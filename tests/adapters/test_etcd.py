@@ -3,10 +3,13 @@ clear error when etcd is gone (the environment lock built on it: tests/topics/te
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from platformctl.adapters import etcd
 from platformctl.errors import InputError, PlatformError
+from platformctl.topics import lock as etcdlock
 from platformctl.topics.records import applied_record
 from platformctl.topics.records import read as read_records
 from tests.plugins.etcd import EtcdServer, free_port
@@ -75,7 +78,7 @@ def test_applied_records(store: etcd.EtcdStore, etcd_env: str) -> None:
     assert sorted(records) == ["clicks", "orders"]
     assert records["orders"].spec == {"partitions": 3}
     assert records["orders"].plan_digest == "sha256:abc"
-    assert records["orders"].by == etcd.holder_identity()
+    assert records["orders"].by == etcdlock.holder_identity()
     orders = read_records(store, etcd_env)["orders"]
     store.delete(etcd.applied_key(etcd_env, "orders"), expect_revision=orders.mod_revision)
     assert sorted(read_records(store, etcd_env)) == ["clicks"]

@@ -25,7 +25,7 @@ def store(etcd_endpoint: str) -> etcd.EtcdStore:
 
 def test_second_lock_holder_fails_naming_the_first(store: etcd.EtcdStore, etcd_env: str) -> None:
     with etcdlock.hold(store, etcd_env, ttl=5) as held:
-        with pytest.raises(etcd.LockHeldError) as caught, etcdlock.hold(etcd.EtcdStore(store.endpoint), etcd_env):
+        with pytest.raises(etcdlock.LockHeldError) as caught, etcdlock.hold(etcd.EtcdStore(store.endpoint), etcd_env):
             pass
         assert held.holder in str(caught.value)
         assert "topics apply" in str(caught.value)
@@ -70,7 +70,7 @@ def test_lock_expires_when_its_process_is_killed(etcd_endpoint: str, etcd_env: s
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "locked"
         store = etcd.EtcdStore(etcd_endpoint)
-        with pytest.raises(etcd.LockHeldError) as caught, etcdlock.hold(store, etcd_env):
+        with pytest.raises(etcdlock.LockHeldError) as caught, etcdlock.hold(store, etcd_env):
             pass
         assert f"pid {child.pid}" in str(caught.value)
         assert "no longer running" not in str(caught.value)  # it is running
@@ -78,10 +78,10 @@ def test_lock_expires_when_its_process_is_killed(etcd_endpoint: str, etcd_env: s
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
     # Killed on this machine: the next one to try is told the holder is gone, and how long the lock lasts.
-    with pytest.raises(etcd.LockHeldError) as gone, etcdlock.hold(store, etcd_env):
+    with pytest.raises(etcdlock.LockHeldError) as gone, etcdlock.hold(store, etcd_env):
         pass
     message = str(gone.value)
-    assert message.startswith(f"environment {etcd_env!r} is locked by {etcd.holder_identity().rsplit(' ', 1)[0]}")
+    assert message.startswith(f"environment {etcd_env!r} is locked by {etcdlock.holder_identity().rsplit(' ', 1)[0]}")
     gone_text = rf": that process \(pid {child.pid} on this machine\) is no longer running; the lock expires in (\d) s$"
     match = re.search(gone_text, message)
     assert match is not None, message
@@ -92,6 +92,6 @@ def test_lock_expires_when_its_process_is_killed(etcd_endpoint: str, etcd_env: s
         try:
             with etcdlock.hold(store, etcd_env, ttl=2):
                 break
-        except etcd.LockHeldError:
+        except etcdlock.LockHeldError:
             assert time.monotonic() < deadline, "the dead process's lock never expired"
             time.sleep(0.2)

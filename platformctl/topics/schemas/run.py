@@ -185,7 +185,7 @@ def _records(run: EtcdRun | None) -> dict[str, tuple[str, int]]:
 
 
 def _record(s: Any, state: str, version: int | None = None, schema_id: int | None = None) -> dict[str, Any]:
-    from platformctl.adapters import etcd
+    from platformctl.topics import lock as etcdlock
 
     record: dict[str, Any] = {
         "subject": s.subject,
@@ -195,8 +195,8 @@ def _record(s: Any, state: str, version: int | None = None, schema_id: int | Non
         "file": s.decl.file,
         "schema-sha256": hashlib.sha256(s.decl.text.encode()).hexdigest(),
         "compatibility": s.level.level if s.level is not None else s.current_level,
-        "by": etcd.holder_identity(),
-        ("intended-at" if state == "intent" else "applied-at"): etcd.now(),
+        "by": etcdlock.holder_identity(),
+        ("intended-at" if state == "intent" else "applied-at"): etcdlock.now(),
     }
     if version is not None:
         record["version"] = version
