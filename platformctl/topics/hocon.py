@@ -60,6 +60,8 @@ def parse_with_includes(text: str, path: Path) -> tuple[Any, LineMap, list[tuple
         raise InputError(
             f"invalid HOCON: {message[:1].lower()}{message[1:]}", path=path, line=line, hint=hint
         ) from e
+    except (TypeError, AttributeError) as e:
+        raise _unmergeable(path) from e
     except RecursionError as e:  # a substitution inside the value it names: `a { b = ${a} }`
         raise InputError(
             f"{_too_deep()} (does a ${{substitution}} refer to the value that contains it?)", path=path
@@ -67,6 +69,17 @@ def parse_with_includes(text: str, path: Path) -> tuple[Any, LineMap, list[tuple
 
 
 _HOCON_POSITION = re.compile(r"\s*\(line: (\d+), col: \d+\)")
+
+
+def _unmergeable(path: Path) -> InputError:
+    # pyhocon merges a list and an object under one key (`a = []` then `a.t = 0`, or `a.t += []`) with
+    # Python operators that do not take both: the TypeError/AttributeError is about the file, not a bug
+    # here, and says nothing a user can act on, so it is not repeated.
+    return InputError(
+        "invalid HOCON: a key holds a list and is then given fields (or the other way round)",
+        path=path,
+        hint="give the key one kind of value: a list `[...]` or an object `{...}`",
+    )
 
 
 def _too_deep() -> str:
@@ -151,6 +164,8 @@ class _HoconSafety:
             return cls.parse_string(content, str(path.parent), resolve, unresolved)
         except ParseBaseException as e:
             raise InputError(f"invalid HOCON: {_parse_problem(e)}", path=path, line=e.lineno) from e
+        except (TypeError, AttributeError) as e:
+            raise _unmergeable(path) from e
         finally:
             self.including.pop()
 
