@@ -15,6 +15,7 @@ platformctl's own `EtcdStore.get` against etcd directly and through a Forward di
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import socket
 import statistics
@@ -166,7 +167,7 @@ def relay_etcd(endpoint: str, rounds: int) -> tuple[float, float]:
         samples: dict[str, list[float]] = {"direct": [], "relay": []}
         for _ in range(rounds):
             for name, store in (("direct", direct), ("relay", relayed)):
-                samples[name].append(median_time(lambda s=store: s.get("/platformctl-bench/relay"), 200))
+                samples[name].append(median_time(functools.partial(store.get, "/platformctl-bench/relay"), 200))
     return statistics.median(samples["direct"]) * 1e6, statistics.median(samples["relay"]) * 1e6
 
 

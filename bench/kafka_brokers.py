@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, emit_json
 from platformctl.settings import KafkaSettings, Settings
 from tests import kafkacluster as kafka_plugin
+from tests.plugins.etcd import die_with_parent
 from tests.renderedkafka import endpoints, prepare, rendered
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -55,7 +56,7 @@ def boot(brokers: int, base: Path) -> dict[str, float]:
 
     kafka = rendered(Settings(kafka=KafkaSettings(brokers=brokers)))
     loop, pods = prepare(kafka, base)
-    cds, _ = kafka_plugin._cds_flags(False, dump=False)
+    cds, _ = kafka_plugin.cds_flags(False, dump=False)
     processes = []
     start = time.monotonic()
     try:
@@ -63,16 +64,18 @@ def boot(brokers: int, base: Path) -> dict[str, float]:
             log4j = pod.dir / "log4j2.properties"
             log4j.write_text("rootLogger.level = WARN\n")
             command = [
-                kafka_plugin._java(), *pod.heap, *cds, f"-Dlog4j2.configurationFile={log4j}",
+                kafka_plugin.java(), *pod.heap, *cds, f"-Dlog4j2.configurationFile={log4j}",
                 "-cp", str(kafka_plugin.kafka_home() / "libs" / "*"), "kafka.Kafka", str(pod.dir / "server.properties"),
             ]  # fmt: skip
             with (pod.dir / "stdout.log").open("ab") as out:
-                started = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                started = subprocess.Popen(  # the brokers go with the bench if it is killed, as the tests' do
+                    command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
+                )
             processes.append(started)
         first = pods[0]
         listen = {name: port for name, _, port in endpoints(first.properties["listeners"])}
         bootstrap = f"localhost:{loop.port(0, kafka.container_port(listen[first.listeners.host]))}"
-        admin = AdminClient({"bootstrap.servers": bootstrap, "logger": kafka_plugin.QUIET})
+        admin = AdminClient({"bootstrap.servers": bootstrap, "logger": kafka_plugin.QUIET})  # type: ignore[dict-item]  # librdkafka takes a logger
         while True:
             if any(p.poll() is not None for p in processes):
                 raise RuntimeError(f"a broker exited; see {base}")

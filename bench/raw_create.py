@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported without __all__
 
 CONFIG = {"retention.ms": "86400000", "cleanup.policy": "delete"}
 MAX_RECORDS = 10_000
@@ -28,7 +28,7 @@ def main() -> None:
     quiet = logging.getLogger("raw_create")
     quiet.addHandler(logging.NullHandler())
     quiet.propagate = False
-    client = AdminClient({"bootstrap.servers": bootstrap, "logger": quiet})
+    client = AdminClient({"bootstrap.servers": bootstrap, "logger": quiet})  # type: ignore[dict-item]  # librdkafka takes a logger
     names = Path(names_file).read_text().split()
     size = PER_REQUEST if mode == "batched" else 1
     for start in range(0, len(names), size):

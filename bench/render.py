@@ -37,7 +37,8 @@ def main() -> None:
     def run(*argv: str) -> None:
         subprocess.run([*base, *argv], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    run("--help"), run("render")  # warm the file cache
+    run("--help")  # warm the file cache
+    run("render")
     cli = alternating({"render": lambda: run("render"), "help": lambda: run("--help")}, args.runs)
 
     settings = load_settings(GlobalOptions())

@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported without __all__
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, emit_json
@@ -72,7 +72,7 @@ def timed(command: list[str], cwd: Path, cluster: KafkaCluster | None = None) ->
 
 
 def create(bootstrap: str, names: list[str]) -> None:
-    client = AdminClient({"bootstrap.servers": bootstrap, "logger": QUIET})
+    client = AdminClient({"bootstrap.servers": bootstrap, "logger": QUIET})  # type: ignore[dict-item]  # librdkafka takes a logger
     for start in range(0, len(names), BATCH):
         topics = [NewTopic(n, num_partitions=1, replication_factor=1) for n in names[start : start + BATCH]]
         for future in client.create_topics(topics, operation_timeout=300, request_timeout=300).values():
@@ -80,7 +80,7 @@ def create(bootstrap: str, names: list[str]) -> None:
 
 
 def delete(cluster: KafkaCluster, names: list[str]) -> None:
-    client = AdminClient({"bootstrap.servers": cluster.bootstrap, "logger": QUIET})
+    client = AdminClient({"bootstrap.servers": cluster.bootstrap, "logger": QUIET})  # type: ignore[dict-item]  # librdkafka takes a logger
     for start in range(0, len(names), BATCH):
         for future in client.delete_topics(names[start : start + BATCH], operation_timeout=300).values():
             future.result()

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported without __all__
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.report import Row, emit_json
@@ -60,7 +60,7 @@ def topic_file(path: Path, names: list[str]) -> Path:
 
 
 def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, "logger": QUIET})
+    return AdminClient({"bootstrap.servers": bootstrap, "logger": QUIET})  # type: ignore[dict-item]  # librdkafka takes a logger
 
 
 def create(bootstrap: str, names: list[str]) -> None:
