@@ -12,7 +12,7 @@ connections that were open to it, never the forward: the next connection goes to
 change is reported on stderr. Nothing here imports `kubernetes`.
 
 Which Service or pod each target (kafka-ui, kafka, etcd, ...) reaches, and the in-process forwards other
-commands open, are the platform's: platform/forwards.py. This module knows no platform.
+commands open, are the platform's: platform/forwarding.py. This module knows no platform.
 """
 
 from __future__ import annotations
