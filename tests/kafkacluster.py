@@ -241,6 +241,11 @@ class KafkaCluster:
                         f"Kafka node {node.node_id} exited with {node.process.returncode} while starting\n"
                         + self.describe_logs()
                     )
+            if self.advertised_port is not None:
+                # The broker advertises a port nothing listens on yet (the forward a test starts later):
+                # once a client has learned that address it may send its next metadata request there
+                # and never get an answer, so each attempt starts from the bootstrap relay again.
+                client = AdminClient({"bootstrap.servers": self.bootstrap, "logger": QUIET})
             try:
                 brokers = client.list_topics(timeout=1).brokers
                 if {b for b in brokers} >= {n.node_id for n in running}:
